@@ -1,0 +1,179 @@
+"""The one place that decides who may do what. Every service calls ``authorize`` (writes) or
+``can`` (reads) before it acts; no endpoint, page or command decides access on its own.
+
+A principal holds role grants; each grant is scoped (a country, a WHO region, an organisation, or
+nothing for platform-wide roles). A token narrows a principal further by its scopes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from dho.audit.chain import Actor
+from dho.errors import Forbidden, Unauthenticated
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: str
+    country_iso3: str | None = None
+    region_code: str | None = None
+    organisation_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int | None
+    email: str | None
+    grants: tuple[Grant, ...] = ()
+    scopes: frozenset[str] | None = None  # None: an interactive session or the CLI, no narrowing
+    via: str = "anonymous"  # anonymous, session, token, cli
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.via != "anonymous"
+
+    @property
+    def actor(self) -> Actor:
+        if self.user_id is None:
+            return Actor.system(self.via if self.via != "anonymous" else "anonymous")
+        return Actor(self.user_id, self.email or f"user:{self.user_id}")
+
+    def has_role(self, role: str) -> bool:
+        return any(g.role == role for g in self.grants)
+
+
+ANONYMOUS = Principal(None, None)
+# The operator at the command line of the server: full rights, recorded as "cli".
+CLI_OPERATOR = Principal(None, None, (Grant("admin"),), None, "cli")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What an action touches. Services fill in what they know; the region is the country's."""
+
+    country_iso3: str | None = None
+    region_code: str | None = None
+    organisation_id: int | None = None
+    owner_user_id: int | None = None
+
+
+GrantRule = Callable[[Grant, Target], bool]
+
+
+def _anywhere(_g: Grant, _t: Target) -> bool:
+    return True
+
+
+def _own_country(g: Grant, t: Target) -> bool:
+    return g.country_iso3 is not None and g.country_iso3 == t.country_iso3
+
+
+def _own_region(g: Grant, t: Target) -> bool:
+    return g.region_code is not None and g.region_code == t.region_code
+
+
+def _own_organisation(g: Grant, t: Target) -> bool:
+    return g.organisation_id is not None and g.organisation_id == t.organisation_id
+
+
+def _viewer_scope(g: Grant, t: Target) -> bool:
+    if g.country_iso3:
+        return g.country_iso3 == t.country_iso3
+    if g.region_code:
+        return g.region_code == t.region_code
+    return True
+
+
+@dataclass(frozen=True)
+class Rule:
+    description: str
+    scope: str  # token scope needed: read, write or admin
+    roles: dict[str, GrantRule] = field(default_factory=dict)
+    owner: bool = False  # the target's owner (a user's own token, profile) may act
+
+
+RULES: dict[str, Rule] = {
+    "organisation.create": Rule(
+        "Add an organisation to the master list", "write",
+        {"admin": _anywhere, "secretariat": _anywhere, "country_focal_point": _own_country},
+    ),
+    "organisation.update": Rule(
+        "Edit an organisation", "write",
+        {"admin": _anywhere, "secretariat": _anywhere, "country_focal_point": _own_country,
+         "partner": _own_organisation},
+    ),
+    "organisation.delete": Rule(
+        "Delete an organisation that nothing refers to", "write",
+        {"admin": _anywhere, "secretariat": _anywhere},
+    ),
+    "user.manage": Rule("Create users, change them, grant and revoke roles", "admin", {"admin": _anywhere}),
+    "user.read": Rule(
+        "See user accounts and their roles", "read",
+        {"admin": _anywhere, "secretariat": _anywhere}, owner=True,
+    ),
+    "profile.update": Rule("Change one's own name, language or password", "write", {"admin": _anywhere},
+                           owner=True),
+    "token.manage": Rule("Create and revoke API tokens", "write", {"admin": _anywhere}, owner=True),
+    "reference.load": Rule("Load a reference data release", "admin", {"admin": _anywhere}),
+    "audit.read": Rule(
+        "Read the audit log and its verification", "read", {"admin": _anywhere, "secretariat": _anywhere},
+    ),
+    "country_data.edit": Rule(
+        "Edit a country's own records", "write",
+        {"admin": _anywhere, "country_focal_point": _own_country},
+    ),
+    "country_data.approve": Rule(
+        "Approve a country's records on behalf of its government", "write",
+        {"admin": _anywhere, "country_focal_point": _own_country},
+    ),
+    "partner_data.edit": Rule(
+        "Edit records owned by an organisation", "write",
+        {"admin": _anywhere, "partner": _own_organisation, "country_focal_point": _own_country},
+    ),
+    "review": Rule(
+        "Review submitted records", "write",
+        {"admin": _anywhere, "secretariat": _anywhere, "regional": _own_region},
+    ),
+    "publish": Rule(
+        "Publish reviewed records", "write",
+        {"admin": _anywhere, "secretariat": _anywhere, "regional": _own_region},
+    ),
+    "unpublished.read": Rule(
+        "Read records that are not published yet", "read",
+        {"admin": _anywhere, "secretariat": _anywhere, "regional": _own_region,
+         "country_focal_point": _own_country, "partner": _own_organisation, "viewer": _viewer_scope},
+    ),
+}
+
+
+def can(principal: Principal, action: str, target: Target | None = None) -> bool:
+    rule = RULES[action]  # an unknown action is a programming error, not a denial
+    target = target or Target()
+    if principal.scopes is not None and rule.scope not in principal.scopes:
+        return False
+    if rule.owner and principal.user_id is not None and target.owner_user_id == principal.user_id:
+        return True
+    return any(
+        (check := rule.roles.get(g.role)) is not None and check(g, target) for g in principal.grants
+    )
+
+
+def require(principal: Principal, action: str, target: Target | None = None) -> None:
+    if can(principal, action, target):
+        return
+    if not principal.is_authenticated:
+        raise Unauthenticated("Sign in to do this.")
+    rule = RULES[action]
+    if principal.scopes is not None and rule.scope not in principal.scopes:
+        raise Forbidden(f"This token lacks the '{rule.scope}' scope needed to {rule.description.lower()}.")
+    raise Forbidden(f"Your roles do not allow you to {rule.description.lower()} here.")
+
+
+def authorize(session: Session, principal: Principal, action: str, target: Target | None = None) -> None:
+    """Check the permission and mark the session's writes as made by this principal."""
+    require(principal, action, target)
+    session.info["actor"] = principal.actor

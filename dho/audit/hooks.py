@@ -1,0 +1,110 @@
+"""Every flush that inserts, updates or deletes an audited row appends audit entries to the chain,
+in the same transaction. A write without an actor on the session is refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+
+from dho.audit.chain import Actor, Change, append
+from dho.jsonutil import to_jsonable
+
+REDACTED = "[redacted]"
+
+
+class AuditActorMissing(RuntimeError):
+    pass
+
+
+def _audited(obj: Any) -> bool:
+    return bool(getattr(type(obj), "__audited__", False))
+
+
+def _object_id(obj: Any) -> str:
+    ident = inspect(obj).identity
+    if ident is None:
+        ident = tuple(getattr(obj, c.key) for c in inspect(type(obj)).primary_key)
+    return "/".join(str(v) for v in ident)
+
+
+def _columns(obj: Any) -> list[str]:
+    return [attr.key for attr in inspect(type(obj)).column_attrs]
+
+
+def _value(cls: type, key: str, value: Any) -> Any:
+    if key in getattr(cls, "__audit_redact__", ()):
+        return None if value is None else REDACTED
+    return to_jsonable(value)
+
+
+def snapshot(obj: Any) -> dict[str, Any]:
+    cls = type(obj)
+    return {k: _value(cls, k, getattr(obj, k)) for k in _columns(obj)}
+
+
+def _before_after(obj: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    cls = type(obj)
+    state = inspect(obj)
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
+    ignored = getattr(cls, "__audit_ignore__", ())
+    meaningful = False
+    for key in _columns(obj):
+        hist = state.attrs[key].history
+        if hist.has_changes():
+            old = hist.deleted[0] if hist.deleted else None
+            new = hist.added[0] if hist.added else None
+            if old == new:
+                continue
+            before[key] = _value(cls, key, old)
+            after[key] = _value(cls, key, new)
+            if key not in ignored and key != "version":
+                meaningful = True
+    if not meaningful:
+        return None
+    return before, after
+
+
+def _changes(session: Session) -> list[Change]:
+    changes: list[Change] = []
+    for obj in sorted((o for o in session.new if _audited(o)), key=_sort_key):
+        changes.append(Change("create", type(obj).__tablename__, _object_id(obj), None, snapshot(obj)))
+    for obj in sorted((o for o in session.dirty if _audited(o)), key=_sort_key):
+        if not session.is_modified(obj, include_collections=False):
+            continue
+        diff = _before_after(obj)
+        if diff is not None:
+            changes.append(Change("update", type(obj).__tablename__, _object_id(obj), *diff))
+    for obj in sorted((o for o in session.deleted if _audited(o)), key=_sort_key):
+        changes.append(Change("delete", type(obj).__tablename__, _object_id(obj), _committed(obj), None))
+    return changes
+
+
+def _committed(obj: Any) -> dict[str, Any]:
+    cls = type(obj)
+    state = inspect(obj)
+    out = {}
+    for key in _columns(obj):
+        hist = state.attrs[key].history
+        value = hist.deleted[0] if hist.deleted else getattr(obj, key)
+        out[key] = _value(cls, key, value)
+    return out
+
+
+def _sort_key(obj: Any) -> tuple[str, str]:
+    return (type(obj).__tablename__, _object_id(obj).rjust(20, "0"))
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, _ctx: Any) -> None:
+    changes = _changes(session)
+    if not changes:
+        return
+    actor: Actor | None = session.info.get("actor")
+    if actor is None:
+        raise AuditActorMissing(
+            "a write to an audited table was flushed without an actor; use a service function"
+        )
+    append(session.connection(), actor, changes)

@@ -1,0 +1,374 @@
+"""The ``dho`` command: thin shells over the services. Errors are one clear line and exit 1."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session
+
+from dho.config import get_settings
+from dho.db import Database, import_all_models, migrate
+from dho.errors import DomainError
+
+app = typer.Typer(help="Digital Health Observatory", no_args_is_help=True, pretty_exceptions_enable=False)
+user_app = typer.Typer(help="User accounts and roles", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log", no_args_is_help=True)
+reference_app = typer.Typer(help="Reference data", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(audit_app, name="audit")
+app.add_typer(reference_app, name="reference")
+
+out = Console()
+err = Console(stderr=True)
+
+DatabaseOpt = Annotated[str | None, typer.Option("--database", envvar="DHO_DATABASE_URL",
+                                                 help="Database URL (default: SQLite in the user data dir)")]
+AsOpt = Annotated[str | None, typer.Option("--as", help="Act as this user (e-mail) instead of the operator")]
+
+
+def _db(url: str | None) -> Database:
+    import_all_models()
+    return Database(url or get_settings().database_url)
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def errors_to_lines() -> Iterator[None]:
+    try:
+        yield
+    except DomainError as exc:
+        details = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+        fail(exc.detail + (f" ({details})" if details else ""))
+    except OSError as exc:
+        fail(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "))
+
+
+@contextmanager
+def unit(url: str | None, as_user: str | None = None) -> Iterator[tuple[Session, object]]:
+    from dho.accounts.service import cli_principal
+
+    db = _db(url)
+    try:
+        with errors_to_lines(), db.session() as session:
+            yield session, cli_principal(session, as_user)
+    finally:
+        db.dispose()
+
+
+def do_init(db: Database, load_reference: bool = True) -> dict | None:
+    from dho.accounts.permissions import CLI_OPERATOR
+    from dho.reference import service as reference
+
+    migrate(db)
+    if not load_reference:
+        return None
+    with db.session() as session:
+        return reference.load(session, CLI_OPERATOR).as_dict()
+
+
+@app.command()
+def init(database: DatabaseOpt = None,
+         no_reference: Annotated[bool, typer.Option("--no-reference", help="Only create the schema")] = False) -> None:
+    """Create or migrate the database and load the reference data."""
+    db = _db(database)
+    with errors_to_lines():
+        summary = do_init(db, not no_reference)
+    db.dispose()
+    out.print(f"Database ready at {db.engine.url.render_as_string(hide_password=True)}")
+    if summary:
+        out.print("Reference data: " + ("already up to date" if summary["unchanged"] else "loaded"))
+
+
+@reference_app.command("load")
+def reference_load(database: DatabaseOpt = None,
+                   directory: Annotated[Path | None, typer.Option("--dir", help="A reference release folder")] = None,
+                   as_user: AsOpt = None) -> None:
+    """Load (or update to) a reference data release; loading the same release twice changes nothing."""
+    from dho.reference import loader
+    from dho.reference import service as reference
+
+    try:
+        with unit(database, as_user) as (session, principal):
+            summary = reference.load(session, principal, directory)
+    except loader.ReferenceDataError as exc:
+        fail(str(exc))
+    if summary.unchanged:
+        out.print("Reference data already up to date.")
+        return
+    for table, c in summary.counts.items():
+        out.print(f"{table}: +{c['added']} ~{c['updated']} -{c['removed']}")
+
+
+def _serve(host: str, port: int, database: str | None) -> None:
+    import uvicorn
+
+    from dho.web.app import create_app
+
+    uvicorn.run(create_app(database), host=host, port=port, proxy_headers=False, log_level="info")
+
+
+@app.command()
+def serve(database: DatabaseOpt = None, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the web application."""
+    _serve(host, port, database)
+
+
+@app.command()
+def demo(database: DatabaseOpt = None, host: str = "127.0.0.1", port: int = 8000,
+         no_serve: Annotated[bool, typer.Option("--no-serve", help="Load the demo data only")] = False,
+         seed: int = 2026) -> None:
+    """Initialise the database, load the demo data set, and serve it."""
+    from dho import demo as demo_data
+
+    db = _db(database)
+    with errors_to_lines():
+        do_init(db)
+        with db.session() as session:
+            summary = demo_data.load(session, seed=seed)
+    db.dispose()
+    table = Table(title="Demo sign-ins (password: " + summary.password + ")")
+    for col in ("e-mail", "role", "scope"):
+        table.add_column(col)
+    for login in summary.logins:
+        table.add_row(login.email, login.role, login.scope)
+    out.print(table)
+    out.print("Demo data " + ("loaded." if summary.created else "already present."))
+    if not no_serve:
+        out.print(f"\nOpen http://{host}:{port}/ in your browser (Ctrl+C to stop).\n")
+        _serve(host, port, database)
+
+
+# ---------------------------------------------------------------- users
+
+
+@user_app.command("add")
+def user_add(
+    email: str,
+    name: Annotated[str, typer.Option("--name", help="Display name")],
+    password: Annotated[str | None, typer.Option("--password", envvar="DHO_NEW_PASSWORD",
+                                                 help="Password (prompted if omitted)")] = None,
+    role: Annotated[str | None, typer.Option(help="Grant this role")] = None,
+    country: Annotated[str | None, typer.Option(help="ISO3 country for country_focal_point/viewer")] = None,
+    region: Annotated[str | None, typer.Option(help="WHO region for regional/viewer")] = None,
+    organisation: Annotated[int | None, typer.Option(help="Organisation id (partner; also the user's employer)")] = None,
+    no_password: Annotated[bool, typer.Option("--no-password", help="Token-only account")] = False,
+    database: DatabaseOpt = None,
+    as_user: AsOpt = None,
+) -> None:
+    """Create a user, optionally with a role."""
+    from dho.accounts import service as accounts
+
+    if password is None and not no_password:
+        if not sys.stdin.isatty():
+            fail("give --password, DHO_NEW_PASSWORD, or --no-password")
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with unit(database, as_user) as (session, principal):
+        user = accounts.create_user(session, principal, {
+            "email": email, "display_name": name, "password": password, "organisation_id": organisation})
+        if role:
+            accounts.grant_role(session, principal, user.id, {
+                "role": role, "country_iso3": country, "region_code": region,
+                "organisation_id": organisation if role == "partner" else None})
+    out.print(f"User {user.email} created (id {user.id}).")
+
+
+@user_app.command("grant")
+def user_grant(email: str, role: str, country: str | None = None, region: str | None = None,
+               organisation: int | None = None, database: DatabaseOpt = None, as_user: AsOpt = None) -> None:
+    """Grant a role to a user."""
+    from dho.accounts import service as accounts
+
+    with unit(database, as_user) as (session, principal):
+        user = accounts.find_user(session, email)
+        if user is None:
+            fail(f"no user {email}")
+        accounts.grant_role(session, principal, user.id, {
+            "role": role, "country_iso3": country, "region_code": region, "organisation_id": organisation})
+    out.print(f"Granted {role} to {email}.")
+
+
+@user_app.command("disable")
+def user_disable(email: str, database: DatabaseOpt = None, as_user: AsOpt = None) -> None:
+    """Disable a user and end their sessions."""
+    from dho.accounts import service as accounts
+
+    with unit(database, as_user) as (session, principal):
+        user = accounts.find_user(session, email)
+        if user is None:
+            fail(f"no user {email}")
+        accounts.set_active(session, principal, user.id, False)
+    out.print(f"User {email} disabled.")
+
+
+@user_app.command("list")
+def user_list(database: DatabaseOpt = None, q: str | None = None, as_user: AsOpt = None) -> None:
+    """List users and their roles."""
+    from dho.accounts import service as accounts
+
+    with unit(database, as_user) as (session, principal):
+        users, total = accounts.list_users(session, principal, q=q, limit=10_000)
+        table = Table(title=f"{total} users")
+        for col in ("id", "e-mail", "name", "active", "roles"):
+            table.add_column(col)
+        for u in users:
+            roles = ", ".join(
+                g.role + (f":{g.country_iso3 or g.region_code or g.organisation_id}"
+                          if (g.country_iso3 or g.region_code or g.organisation_id) else "") for g in u.grants)
+            table.add_row(str(u.id), u.email, u.display_name, "yes" if u.is_active else "no", roles)
+    out.print(table)
+
+
+# ---------------------------------------------------------------- tokens
+
+
+@token_app.command("create")
+def token_create(
+    email: str,
+    name: Annotated[str, typer.Option(help="What the token is for")] = "script",
+    scope: Annotated[list[str] | None, typer.Option("--scope", help="read, write, admin (repeat)")] = None,
+    days: Annotated[int, typer.Option(help="Days until it expires (1-366)")] = 90,
+    database: DatabaseOpt = None,
+    as_user: AsOpt = None,
+) -> None:
+    """Create an API token for a user; the secret is printed once."""
+    from dho.accounts import service as accounts
+
+    with unit(database, as_user) as (session, principal):
+        user = accounts.find_user(session, email)
+        if user is None:
+            fail(f"no user {email}")
+        token, secret = accounts.create_token(session, principal,
+                                              {"name": name, "scopes": scope or ["read"], "days": days}, user.id)
+    err.print(f"Token {token.prefix} for {email}, scopes {token.scopes}, expires {token.expires_at:%Y-%m-%d}.")
+    print(secret)
+
+
+@token_app.command("list")
+def token_list(email: str, database: DatabaseOpt = None, as_user: AsOpt = None) -> None:
+    """List a user's tokens (never their secrets)."""
+    from dho.accounts import service as accounts
+
+    with unit(database, as_user) as (session, principal):
+        user = accounts.find_user(session, email)
+        if user is None:
+            fail(f"no user {email}")
+        table = Table(title=f"Tokens of {email}")
+        for col in ("id", "prefix", "name", "scopes", "expires", "revoked"):
+            table.add_column(col)
+        for t in accounts.list_tokens(session, principal, user.id):
+            table.add_row(str(t.id), t.prefix, t.name, t.scopes, f"{t.expires_at:%Y-%m-%d}",
+                          f"{t.revoked_at:%Y-%m-%d}" if t.revoked_at else "")
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int, database: DatabaseOpt = None, as_user: AsOpt = None) -> None:
+    """Revoke a token now."""
+    from dho.accounts import service as accounts
+
+    with unit(database, as_user) as (session, principal):
+        accounts.revoke_token(session, principal, token_id)
+    out.print(f"Token {token_id} revoked.")
+
+
+# ---------------------------------------------------------------- audit
+
+
+@audit_app.command("verify")
+def audit_verify(database: DatabaseOpt = None, as_user: AsOpt = None) -> None:
+    """Check the hash chain; name the first entry that was altered, removed or reordered."""
+    from dho.audit import service as audit
+
+    with unit(database, as_user) as (session, principal):
+        result = audit.verify(session, principal)
+    if not result.ok:
+        fail(f"audit chain broken at entry {result.first_bad_seq}: {result.reason}")
+    out.print(f"Audit chain intact: {result.checked} entries, head {result.head_seq}.")
+
+
+@audit_app.command("head")
+def audit_head(database: DatabaseOpt = None) -> None:
+    """Print the newest entry's number and hash (keep it elsewhere to anchor the chain)."""
+    from dho.audit import chain
+
+    with unit(database) as (session, _principal):
+        seq, digest = chain.head(session)
+    print(f"{seq} {digest}")
+
+
+@audit_app.command("export")
+def audit_export(output: Annotated[Path, typer.Argument(help="File to write, '-' for stdout")],
+                 fmt: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",
+                 database: DatabaseOpt = None, as_user: AsOpt = None) -> None:
+    """Export the audit log with its hashes."""
+    from dho.audit import service as audit
+
+    if fmt not in ("jsonl", "csv"):
+        fail("format must be jsonl or csv")
+    with unit(database, as_user) as (session, principal):
+        chunks = audit.export(session, principal, fmt)
+        if str(output) == "-":
+            for chunk in chunks:
+                sys.stdout.write(chunk)
+        else:
+            with output.open("w", encoding="utf-8", newline="") as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
+
+
+# ---------------------------------------------------------------- archive
+
+
+@app.command("export")
+def export_cmd(output: Path, database: DatabaseOpt = None, as_user: AsOpt = None) -> None:
+    """Export the whole database as a versioned JSON archive."""
+    from dho import archive
+
+    with unit(database, as_user) as (session, principal):
+        doc = archive.export(session, principal)
+    with errors_to_lines():
+        archive.write(doc, output)
+    rows = sum(len(t["rows"]) for t in doc["tables"].values())
+    out.print(f"Exported {rows} rows in {len(doc['tables'])} tables to {output} (sha256 {doc['sha256'][:16]}...).")
+
+
+@app.command("import")
+def import_cmd(archive_file: Path, database: DatabaseOpt = None, as_user: AsOpt = None) -> None:
+    """Restore an archive into a new, empty database (schema is created if needed)."""
+    from dho import archive
+
+    db = _db(database)
+    with errors_to_lines():
+        migrate(db)
+        with archive_file.open("rb") as fh:
+            doc = archive.read(fh, get_settings().max_import_bytes)
+    db.dispose()
+    with unit(database, as_user) as (session, principal):
+        counts = archive.restore(session, principal, doc)
+    out.print(f"Imported {sum(counts.values())} rows in {len(counts)} tables.")
+
+
+@app.command("version")
+def version() -> None:
+    """Print the version."""
+    from dho import __version__
+
+    print(json.dumps({"dho": __version__}))
+
+
+if __name__ == "__main__":
+    app()
