@@ -44,37 +44,28 @@ def snapshot(obj: Any) -> dict[str, Any]:
     return {k: _value(cls, k, getattr(obj, k)) for k in _columns(obj)}
 
 
-def _before_after(obj: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+def _diff(obj: Any, before: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """Compare the snapshot taken before the flush with the flushed state (which includes values
+    set during the flush, such as the version counter and ``updated_at``)."""
     cls = type(obj)
-    state = inspect(obj)
-    before: dict[str, Any] = {}
-    after: dict[str, Any] = {}
+    after_full = snapshot(obj)
     ignored = getattr(cls, "__audit_ignore__", ())
-    meaningful = False
-    for key in _columns(obj):
-        hist = state.attrs[key].history
-        if hist.has_changes():
-            old = hist.deleted[0] if hist.deleted else None
-            new = hist.added[0] if hist.added else None
-            if old == new:
-                continue
-            before[key] = _value(cls, key, old)
-            after[key] = _value(cls, key, new)
-            if key not in ignored and key != "version":
-                meaningful = True
-    if not meaningful:
+    changed = [k for k in after_full if after_full[k] != before.get(k)]
+    if not any(k not in ignored and k not in ("version", "updated_at") for k in changed):
         return None
-    return before, after
+    return {k: before.get(k) for k in changed}, {k: after_full[k] for k in changed}
 
 
 def _changes(session: Session) -> list[Change]:
     changes: list[Change] = []
     for obj in sorted((o for o in session.new if _audited(o)), key=_sort_key):
         changes.append(Change("create", type(obj).__tablename__, _object_id(obj), None, snapshot(obj)))
+    before_snapshots: dict[int, dict[str, Any]] = session.info.get("_audit_before", {})
     for obj in sorted((o for o in session.dirty if _audited(o)), key=_sort_key):
-        if not session.is_modified(obj, include_collections=False):
+        before = before_snapshots.get(id(obj))
+        if before is None:
             continue
-        diff = _before_after(obj)
+        diff = _diff(obj, before)
         if diff is not None:
             changes.append(Change("update", type(obj).__tablename__, _object_id(obj), *diff))
     for obj in sorted((o for o in session.deleted if _audited(o)), key=_sort_key):
@@ -95,6 +86,14 @@ def _committed(obj: Any) -> dict[str, Any]:
 
 def _sort_key(obj: Any) -> tuple[str, str]:
     return (type(obj).__tablename__, _object_id(obj).rjust(20, "0"))
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
+    session.info["_audit_before"] = {
+        id(o): _committed(o) for o in session.dirty
+        if _audited(o) and session.is_modified(o, include_collections=False)
+    }
 
 
 @event.listens_for(Session, "after_flush")

@@ -101,3 +101,18 @@ def changed_fields(e: AuditEntry) -> list[tuple[str, Any, Any]]:
     after = chain.parse_json(e.after) or {}
     keys = sorted(set(before) | set(after))
     return [(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]
+
+
+class HistoryRow:
+    """An audit entry with the list of fields it changed, for the history tabs."""
+
+    def __init__(self, entry: AuditEntry):
+        self.seq = entry.seq
+        self.ts = entry.ts
+        self.actor = entry.actor
+        self.action = entry.action
+        self.changed = changed_fields(entry)
+
+
+def history_rows(session: Session, object_type: str, object_id: str) -> list[HistoryRow]:
+    return [HistoryRow(e) for e in history(session, object_type, object_id)]

@@ -1,0 +1,139 @@
+"""The application factory: one FastAPI app serving the HTML pages and the JSON API."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from dho import __version__, i18n
+from dho.config import get_settings
+from dho.db import Database, import_all_models
+from dho.web import errors
+from dho.web.deps import CSRF_COOKIE, LANG_COOKIE, cookie_secure, csrf_protect
+
+WEB_DIR = Path(__file__).resolve().parent
+ASSETS_DIR = Path(os.environ.get("DHO_ASSETS_DIR", WEB_DIR.parent.parent / "node_modules"))
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+       "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
+
+
+class BodyLimit:
+    """Refuse request bodies over the configured size, whether or not Content-Length is sent."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = True
+                if too_big:
+                    await self._refuse(scope, send)
+                    return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(scope, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        body = (b'{"type":"/problems/payload-too-large","title":"Request too large","status":413,'
+                b'"detail":"The request body is larger than the server accepts."}')
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/problem+json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Shell(BaseHTTPMiddleware):
+    """Per request: choose the language, then add security headers and any new CSRF cookie."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        lang = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) \
+            or i18n.negotiate(request.headers.get("accept-language")) or get_settings().default_locale
+        token = i18n.set_locale(lang if lang in i18n.LOCALES else i18n.DEFAULT)
+        try:
+            response = await call_next(request)
+        finally:
+            i18n.reset_locale(token)
+        new_csrf = getattr(request.state, "new_csrf_cookie", None)
+        if new_csrf:
+            response.set_cookie(CSRF_COOKIE, new_csrf, httponly=True, samesite="lax", secure=cookie_secure(request),
+                                max_age=86400)
+        headers = response.headers
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if "text/html" in headers.get("content-type", ""):
+            headers.setdefault("Cache-Control", "no-store")
+            headers.setdefault("Vary", "Cookie, Accept-Language")
+        return response
+
+
+def create_app(database_url: str | None = None, *, db: Database | None = None) -> FastAPI:
+    settings = get_settings()
+    import_all_models()
+    app = FastAPI(
+        title="Digital Health Observatory API",
+        version=__version__,
+        description="Open API of the Digital Health Observatory. Read endpoints serve published data to "
+                    "everyone; writes need an API token (`Authorization: Bearer dho_...`). Errors are "
+                    "RFC 9457 problem+json documents with a stable `type`.",
+        docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
+        dependencies=[Depends(csrf_protect)],
+    )
+    app.state.db = db or Database(database_url or settings.database_url)
+    errors.install(app)
+    app.add_middleware(Shell)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    for prefix, folder in (("/vendor/htmx", ASSETS_DIR / "htmx.org" / "dist"),
+                           ("/vendor/swagger-ui", ASSETS_DIR / "swagger-ui-dist")):
+        if folder.is_dir():
+            app.mount(prefix, StaticFiles(directory=folder), name=prefix.strip("/").replace("/", "-"))
+    app.state.htmx = (ASSETS_DIR / "htmx.org" / "dist" / "htmx.min.js").is_file()
+
+    from dho.accounts import api as accounts_api
+    from dho.accounts import views as accounts_views
+    from dho.audit import api as audit_api
+    from dho.audit import views as audit_views
+    from dho.reference import api as reference_api
+    from dho.reference import views as reference_views
+    from dho.web import pages
+
+    for router in (pages.router, reference_views.router, accounts_views.router, audit_views.router):
+        app.include_router(router)
+    for router in (pages.api, reference_api.router, accounts_api.router, audit_api.router):
+        app.include_router(router, prefix="/api")
+    return app
