@@ -253,7 +253,7 @@ def token_create(
             fail(f"no user {email}")
         token, secret = accounts.create_token(session, principal,
                                               {"name": name, "scopes": scope or ["read"], "days": days}, user.id)
-    err.print(f"Token {token.prefix} for {email}, scopes {token.scopes}, expires {token.expires_at:%Y-%m-%d}.")
+    err.print(f"Token {token.id} (prefix {token.prefix}) for {email}, scopes {token.scopes}, expires {token.expires_at:%Y-%m-%d}.")
     print(secret)
 
 
