@@ -103,8 +103,11 @@ def fmt_date(value: object, fmt: str = "medium") -> str:
 
 
 def fmt_datetime(value: object, fmt: str = "medium") -> str:
+    """Short form is ISO-like (2026-11-23 14:05 UTC) in every language: unambiguous in tables."""
     if value is None:
         return ""
+    if fmt == "short":
+        fmt = "yyyy-MM-dd HH:mm"
     return format_datetime(value, format=fmt, tzinfo="UTC", locale=get_locale()) + " UTC"  # type: ignore[arg-type]
 
 

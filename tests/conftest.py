@@ -19,8 +19,8 @@ import pytest
 os.environ.setdefault("DHO_COOKIE_SECURE", "true")
 os.environ.setdefault("DHO_SECRET_KEY", "test-secret-key-not-for-production")
 
-from dho.accounts.permissions import CLI_OPERATOR  # noqa: E402
-from dho.db import Database, import_all_models, migrate  # noqa: E402
+from dho.accounts.permissions import CLI_OPERATOR
+from dho.db import Database, import_all_models, migrate
 
 import_all_models()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 from sqlalchemy import text
@@ -116,6 +117,6 @@ def test_audit_export_has_the_chain(demo_db, tmp_path):
     assert r.exit_code == 0, r.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows[0]["seq"] == 1 and rows[0]["prev_hash"] == "0" * 64
-    assert all(b["prev_hash"] == a["hash"] for a, b in zip(rows, rows[1:], strict=False))
+    assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(rows))
     r = run("audit", "head", "--database", demo_db.url)
     assert r.stdout.split()[0] == str(rows[-1]["seq"]) and r.stdout.split()[1] == rows[-1]["hash"]

@@ -7,11 +7,11 @@ import pytest
 from sqlalchemy import func, select, text
 
 from dho.accounts import service as accounts
+from dho.accounts.models import Organisation
 from dho.accounts.permissions import CLI_OPERATOR
 from dho.audit import chain
 from dho.audit.hooks import AuditActorMissing
 from dho.audit.models import AuditEntry
-from dho.accounts.models import Organisation
 
 
 def _count(db) -> int:
@@ -53,7 +53,7 @@ def test_write_records_before_and_after(db):
 
 def test_failed_write_leaves_no_entry(db):
     before = _count(db)
-    with pytest.raises(Exception), db.session() as s:  # noqa: B017, PT011
+    with pytest.raises(Exception), db.session() as s:  # noqa: B017
         accounts.create_organisation(s, CLI_OPERATOR, {"name": "X", "kind": "ngo"})
         raise RuntimeError("abort the transaction")
     assert _count(db) == before
@@ -111,7 +111,7 @@ def test_deleted_newest_entry_is_detected(demo_db):
     with demo_db.session() as s:
         last, _h = chain.head(s)
     with demo_db.engine.begin() as conn:
-        conn.execute(text(f"DELETE FROM audit_entry WHERE seq = {last}"))
+        conn.execute(text("DELETE FROM audit_entry WHERE seq = :seq"), {"seq": last})
     result = _verify(demo_db)
     assert not result.ok and result.first_bad_seq == last
 

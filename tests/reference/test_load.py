@@ -156,7 +156,7 @@ def test_search(db):
         assert "FRA" in {c.iso3 for c in rows}
         rows, _t = reference.search_countries(s, q="'; DROP TABLE ref_country; --")
         assert rows == []
-        codes, total = reference.search_codes(s, "cdisah2023-dhi", level="user_group")
+        _codes, total = reference.search_codes(s, "cdisah2023-dhi", level="user_group")
         assert total == 4
         children, _t = reference.search_codes(s, "cdisah2023-dhi", parent="1.1")
         assert [c.code for c in children][:3] == ["1.1.1", "1.1.2", "1.1.3"]
