@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from dho.accounts.permissions import Principal, require
 from dho.db import Base, UTCDateTime, current_revision_of_connection, import_all_models
 from dho.errors import DomainError
+from dho.i18n import _
 from dho.jsonutil import canonical_json, to_jsonable
 
 FORMAT = "dho-archive"
@@ -30,7 +31,7 @@ VERSION = 1
 class ArchiveError(DomainError):
     type_slug = "archive-refused"
     status = 422
-    title = "Archive refused"
+    title = _("Archive refused")
 
 
 def _tables() -> list[Table]:
@@ -55,7 +56,7 @@ def tables_content(session: Session) -> dict[str, Any]:
 
 
 def export(session: Session, principal: Principal) -> dict[str, Any]:
-    require(principal, "user.manage")
+    require(principal, "archive.manage")
     tables = tables_content(session)
     return {
         "format": FORMAT,
@@ -74,16 +75,17 @@ def write(archive: dict[str, Any], path: Path) -> None:
 def read(fh: BinaryIO, max_bytes: int) -> dict[str, Any]:
     data = fh.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise ArchiveError(f"The archive is larger than the limit of {max_bytes} bytes.")
+        raise ArchiveError(_("The archive is larger than the limit of %(max)s bytes.", max=max_bytes))
     try:
         doc = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise ArchiveError("The archive is not UTF-8 text.") from None
+        raise ArchiveError(_("The archive is not UTF-8 text.")) from None
     except json.JSONDecodeError as exc:
-        raise ArchiveError(f"The archive is not valid JSON (truncated or damaged?): {exc.msg} "
-                           f"at line {exc.lineno}, column {exc.colno}.") from None
+        raise ArchiveError(_("The archive is not valid JSON (truncated or damaged?): %(error)s "
+                             "at line %(line)s, column %(column)s.",
+                             error=exc.msg, line=exc.lineno, column=exc.colno)) from None
     if not isinstance(doc, dict):
-        raise ArchiveError("The archive is not a JSON object.")
+        raise ArchiveError(_("The archive is not a JSON object."))
     return doc
 
 
@@ -100,16 +102,16 @@ def _convert(column: Any, value: Any) -> Any:
         return Decimal(value)
     if isinstance(ctype, Boolean):
         if not isinstance(value, bool):
-            raise TypeError("expected true or false")
+            raise TypeError(_("expected true or false"))
         return value
     if isinstance(ctype, Integer):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError("expected an integer")
+            raise TypeError(_("expected an integer"))
         return value
     if isinstance(ctype, LargeBinary):
         return base64.b64decode(value, validate=True)
     if not isinstance(value, str):
-        raise TypeError("expected text")
+        raise TypeError(_("expected text"))
     return value
 
 
@@ -124,52 +126,60 @@ def _has_user_data(session: Session) -> bool:
 
 
 def restore(session: Session, principal: Principal, doc: dict[str, Any]) -> dict[str, int]:
-    require(principal, "user.manage")
+    require(principal, "archive.manage")
     if doc.get("format") != FORMAT:
-        raise ArchiveError("This file is not a Digital Health Observatory archive.")
+        raise ArchiveError(_("This file is not a Digital Health Observatory archive."))
     if doc.get("version") != VERSION:
-        raise ArchiveError(f"Archive format version {doc.get('version')!r} is not supported (this release "
-                           f"reads version {VERSION}).")
+        raise ArchiveError(_("Archive format version %(found)r is not supported (this release "
+                             "reads version %(supported)s).", found=doc.get("version"), supported=VERSION))
     here = current_revision_of_connection(session.connection())
     if doc.get("schema_revision") != here:
-        raise ArchiveError(f"The archive was made at schema revision {doc.get('schema_revision')!r}; this "
-                           f"database is at {here!r}. Restore it with the release that made it, then upgrade.")
+        raise ArchiveError(_("The archive was made at schema revision %(archive)r; this database is at "
+                             "%(database)r. Restore it with the release that made it, then upgrade.",
+                             archive=doc.get("schema_revision"), database=here))
     tables = doc.get("tables")
     if not isinstance(tables, dict):
-        raise ArchiveError("The archive has no tables.")
+        raise ArchiveError(_("The archive has no tables."))
     digest = hashlib.sha256(canonical_json(tables).encode("utf-8")).hexdigest()
     if digest != doc.get("sha256"):
-        raise ArchiveError("The archive's checksum does not match its content: it was altered or damaged.")
+        raise ArchiveError(_("The archive's checksum does not match its content: it was altered or damaged."))
     known = {t.name: t for t in _tables()}
     unknown = sorted(set(tables) - set(known))
     if unknown:
-        raise ArchiveError(f"The archive has tables this release does not know: {', '.join(unknown)}.")
+        raise ArchiveError(_("The archive has tables this release does not know: %(tables)s.",
+                             tables=", ".join(unknown)))
+    missing = sorted(set(known) - set(tables))
+    if missing:
+        raise ArchiveError(_("The archive lacks tables this release has: %(tables)s.",
+                             tables=", ".join(missing)))
     if _has_user_data(session):
-        raise ArchiveError("The database already holds data; restore only into a new, empty database "
-                           "(run `dho init --no-reference` on a new database first).")
+        raise ArchiveError(_("The database already holds data; restore only into a new, empty database "
+                             "(run `dho init --no-reference` on a new database first)."))
     counts: dict[str, int] = {}
     # clear reference rows and the audit head, which a new database already has
     for table in reversed(list(known.values())):
-        if table.name in tables:
-            session.execute(table.delete())
+        session.execute(table.delete())
     for name, table in known.items():
-        block = tables.get(name)
-        if block is None:
-            continue
+        block = tables[name]
+        if not isinstance(block, dict):
+            raise ArchiveError(_("Table %(table)s: columns and rows are required.", table=name))
         cols = block.get("columns")
         rows = block.get("rows")
         if not isinstance(cols, list) or not isinstance(rows, list):
-            raise ArchiveError(f"Table {name}: columns and rows are required.")
+            raise ArchiveError(_("Table %(table)s: columns and rows are required.", table=name))
         if set(cols) != {c.name for c in table.columns}:
-            raise ArchiveError(f"Table {name}: the columns do not match this release's schema.")
+            raise ArchiveError(_("Table %(table)s: the columns do not match this release's schema.",
+                                 table=name))
         batch = []
         for i, row in enumerate(rows, start=1):
             if not isinstance(row, list) or len(row) != len(cols):
-                raise ArchiveError(f"Table {name}, row {i}: wrong number of values.")
+                raise ArchiveError(_("Table %(table)s, row %(row)s: wrong number of values.",
+                                     table=name, row=i))
             try:
                 batch.append({c: _convert(table.columns[c], v) for c, v in zip(cols, row, strict=True)})
             except (TypeError, ValueError, InvalidOperation) as exc:
-                raise ArchiveError(f"Table {name}, row {i}: {exc}.") from None
+                raise ArchiveError(_("Table %(table)s, row %(row)s: %(error)s.",
+                                     table=name, row=i, error=exc)) from None
         if batch:
             session.execute(insert(table), batch)
         counts[name] = len(batch)

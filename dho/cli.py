@@ -118,7 +118,9 @@ def _serve(host: str, port: int, database: str | None) -> None:
 
     from dho.web.app import create_app
 
-    uvicorn.run(create_app(database), host=host, port=port, proxy_headers=False, log_level="info")
+    trusted = get_settings().forwarded_allow_ips
+    uvicorn.run(create_app(database), host=host, port=port, log_level="info",
+                proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None)
 
 
 @app.command()
@@ -164,7 +166,8 @@ def user_add(
     role: Annotated[str | None, typer.Option(help="Grant this role")] = None,
     country: Annotated[str | None, typer.Option(help="ISO3 country for country_focal_point/viewer")] = None,
     region: Annotated[str | None, typer.Option(help="WHO region for regional/viewer")] = None,
-    organisation: Annotated[int | None, typer.Option(help="Organisation id (partner; also the user's employer)")] = None,
+    organisation: Annotated[int | None, typer.Option(
+        help="Organisation id (partner; also the user's employer)")] = None,
     no_password: Annotated[bool, typer.Option("--no-password", help="Token-only account")] = False,
     database: DatabaseOpt = None,
     as_user: AsOpt = None,
@@ -253,7 +256,8 @@ def token_create(
             fail(f"no user {email}")
         token, secret = accounts.create_token(session, principal,
                                               {"name": name, "scopes": scope or ["read"], "days": days}, user.id)
-    err.print(f"Token {token.id} (prefix {token.prefix}) for {email}, scopes {token.scopes}, expires {token.expires_at:%Y-%m-%d}.")
+    err.print(f"Token {token.id} (prefix {token.prefix}) for {email}, scopes {token.scopes}, "
+              f"expires {token.expires_at:%Y-%m-%d}.")
     print(secret)
 
 

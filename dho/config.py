@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -11,9 +12,30 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def data_dir() -> Path:
+    return Path(user_data_dir("dho", appauthor=False))
+
+
 def default_database_url() -> str:
-    data_dir = Path(user_data_dir("dho", appauthor=False))
-    return f"sqlite:///{data_dir / 'dho.sqlite3'}"
+    return f"sqlite:///{data_dir() / 'dho.sqlite3'}"
+
+
+def stored_secret_key() -> str:
+    """A key made once and kept in the user data folder (mode 0600), so that every process on
+    this machine and every restart share it. Production sets DHO_SECRET_KEY instead."""
+    path = data_dir() / "secret_key"
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_text(encoding="ascii").strip()
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(key)
+        return key
 
 
 class Settings(BaseSettings):
@@ -28,9 +50,10 @@ class Settings(BaseSettings):
     login_window_minutes: int = 15
     login_max_failures_per_ip: int = 30
     default_locale: str = "en"
-    base_url: str = "http://127.0.0.1:8000"
-    # Used only to sign short-lived values such as the pre-login CSRF cookie.
-    secret_key: str = Field(default_factory=lambda: secrets.token_urlsafe(32))
+    # Signs short-lived values such as the pre-login CSRF cookie.
+    secret_key: str = Field(default_factory=stored_secret_key)
+    # Addresses of reverse proxies whose X-Forwarded-For/-Proto headers are believed ("" = none).
+    forwarded_allow_ips: str = ""
     max_request_bytes: int = 2_000_000
     max_import_bytes: int = 500_000_000
 

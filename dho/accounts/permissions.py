@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from dho.audit.chain import Actor
 from dho.errors import Forbidden, Unauthenticated
+from dho.i18n import _
 
 
 @dataclass(frozen=True)
@@ -96,54 +97,60 @@ class Rule:
     owner: bool = False  # the target's owner (a user's own token, profile) may act
 
 
+# _() marks the descriptions for extraction and returns them unchanged at import (the default locale);
+# require() translates them in the language of the request.
 RULES: dict[str, Rule] = {
     "organisation.create": Rule(
-        "Add an organisation to the master list", "write",
+        _("Add an organisation to the master list"), "write",
         {"admin": _anywhere, "secretariat": _anywhere, "country_focal_point": _own_country},
     ),
     "organisation.update": Rule(
-        "Edit an organisation", "write",
+        _("Edit an organisation"), "write",
         {"admin": _anywhere, "secretariat": _anywhere, "country_focal_point": _own_country,
          "partner": _own_organisation},
     ),
     "organisation.delete": Rule(
-        "Delete an organisation that nothing refers to", "write",
+        _("Delete an organisation that nothing refers to"), "write",
         {"admin": _anywhere, "secretariat": _anywhere},
     ),
-    "user.manage": Rule("Create users, change them, grant and revoke roles", "admin", {"admin": _anywhere}),
+    "user.manage": Rule(
+        _("Create users, change them, grant and revoke roles"), "admin", {"admin": _anywhere},
+    ),
     "user.read": Rule(
-        "See user accounts and their roles", "read",
+        _("See user accounts and their roles"), "read",
         {"admin": _anywhere, "secretariat": _anywhere}, owner=True,
     ),
-    "profile.update": Rule("Change one's own name, language or password", "write", {"admin": _anywhere},
+    "profile.update": Rule(_("Change one's own name, language or password"), "write", {"admin": _anywhere},
                            owner=True),
-    "token.manage": Rule("Create and revoke API tokens", "write", {"admin": _anywhere}, owner=True),
-    "reference.load": Rule("Load a reference data release", "admin", {"admin": _anywhere}),
+    "token.manage": Rule(_("Create and revoke API tokens"), "write", {"admin": _anywhere}, owner=True),
+    "token.read": Rule(_("List API tokens"), "read", {"admin": _anywhere}, owner=True),
+    "archive.manage": Rule(_("Export or restore the whole database"), "admin", {"admin": _anywhere}),
+    "reference.load": Rule(_("Load a reference data release"), "admin", {"admin": _anywhere}),
     "audit.read": Rule(
-        "Read the audit log and its verification", "read", {"admin": _anywhere, "secretariat": _anywhere},
+        _("Read the audit log and its verification"), "read", {"admin": _anywhere, "secretariat": _anywhere},
     ),
     "country_data.edit": Rule(
-        "Edit a country's own records", "write",
+        _("Edit a country's own records"), "write",
         {"admin": _anywhere, "country_focal_point": _own_country},
     ),
     "country_data.approve": Rule(
-        "Approve a country's records on behalf of its government", "write",
+        _("Approve a country's records on behalf of its government"), "write",
         {"admin": _anywhere, "country_focal_point": _own_country},
     ),
     "partner_data.edit": Rule(
-        "Edit records owned by an organisation", "write",
+        _("Edit records owned by an organisation"), "write",
         {"admin": _anywhere, "partner": _own_organisation, "country_focal_point": _own_country},
     ),
     "review": Rule(
-        "Review submitted records", "write",
+        _("Review submitted records"), "write",
         {"admin": _anywhere, "secretariat": _anywhere, "regional": _own_region},
     ),
     "publish": Rule(
-        "Publish reviewed records", "write",
+        _("Publish reviewed records"), "write",
         {"admin": _anywhere, "secretariat": _anywhere, "regional": _own_region},
     ),
     "unpublished.read": Rule(
-        "Read records that are not published yet", "read",
+        _("Read records that are not published yet"), "read",
         {"admin": _anywhere, "secretariat": _anywhere, "regional": _own_region,
          "country_focal_point": _own_country, "partner": _own_organisation, "viewer": _viewer_scope},
     ),
@@ -162,15 +169,33 @@ def can(principal: Principal, action: str, target: Target | None = None) -> bool
     )
 
 
+def can_somewhere(principal: Principal, action: str) -> bool:
+    """Whether some grant allows ``action`` for some target (to offer a form or a button; the
+    write itself is still checked against its real target)."""
+    rule = RULES[action]
+    if principal.scopes is not None and rule.scope not in principal.scopes:
+        return False
+    return any(g.role in rule.roles for g in principal.grants)
+
+
+def require_somewhere(principal: Principal, action: str) -> None:
+    if not can_somewhere(principal, action):
+        require(principal, action, Target())  # no grant allows it anywhere: raises 401 or 403
+
+
 def require(principal: Principal, action: str, target: Target | None = None) -> None:
     if can(principal, action, target):
         return
     if not principal.is_authenticated:
-        raise Unauthenticated("Sign in to do this.")
+        raise Unauthenticated(_("Sign in to do this."))
     rule = RULES[action]
+    # The translated description is the verb phrase of the sentence.
+    what = _(rule.description)
+    what = what[:1].lower() + what[1:]
     if principal.scopes is not None and rule.scope not in principal.scopes:
-        raise Forbidden(f"This token lacks the '{rule.scope}' scope needed to {rule.description.lower()}.")
-    raise Forbidden(f"Your roles do not allow you to {rule.description.lower()} here.")
+        raise Forbidden(_("This token lacks the '%(scope)s' scope needed to %(action)s.",
+                          scope=rule.scope, action=what))
+    raise Forbidden(_("Your roles do not allow you to %(action)s here.", action=what))
 
 
 def authorize(session: Session, principal: Principal, action: str, target: Target | None = None) -> None:

@@ -9,18 +9,19 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from dho.accounts.models import ORGANISATION_KINDS, ROLES
+from dho.i18n import _
 
 
 def _no_control_chars(value: str) -> str:
     if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", value):
-        raise ValueError("must not contain control characters")
+        raise ValueError(_("must not contain control characters"))
     return value
 
 
 def _email(value: str) -> str:
     value = value.strip().lower()
     if not re.fullmatch(r"[^@\s]{1,64}@[^@\s]{1,189}\.[a-z0-9-]{2,63}", value):
-        raise ValueError("is not a valid e-mail address")
+        raise ValueError(_("is not a valid e-mail address"))
     return value
 
 
@@ -28,7 +29,7 @@ def _url(value: str | None) -> str | None:
     if value in (None, ""):
         return None
     if not re.fullmatch(r"https?://[^\s<>\"']{3,490}", value):
-        raise ValueError("must be an http(s) address")
+        raise ValueError(_("must be an http(s) address"))
     return value
 
 

@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from dho.accounts.models import ApiToken, LoginAttempt, Organisation, RoleGrant, User, WebSession
-from dho.accounts.permissions import CLI_OPERATOR, Grant, Principal, Target, authorize, can, require
+from dho.accounts.permissions import CLI_OPERATOR, Grant, Principal, Target, authorize, require
 from dho.accounts.schemas import GrantIn, OrganisationIn, OrganisationPatch, TokenIn, UserIn
 from dho.config import get_settings
 from dho.db import utcnow
 from dho.errors import Conflict, FieldError, Forbidden, NotFound, RateLimited, Unauthenticated, ValidationFailed
+from dho.i18n import _, ngettext
 from dho.reference import service as reference
 from dho.reference.models import Country, WhoRegion
 from dho.validation import parse
@@ -63,7 +64,8 @@ def target_for_organisation(session: Session, org: Organisation) -> Target:
 
 def _check_country(session: Session, iso3: str | None, field: str = "country_iso3") -> None:
     if iso3 is not None and session.get(Country, iso3) is None:
-        raise ValidationFailed("Unknown country.", errors=[FieldError(field, f"no country with code {iso3}")])
+        raise ValidationFailed(_("Unknown country."),
+                               errors=[FieldError(field, _("no country with code %(code)s", code=iso3))])
 
 
 def create_organisation(session: Session, principal: Principal, data: OrganisationIn | dict[str, Any]) -> Organisation:
@@ -76,15 +78,15 @@ def create_organisation(session: Session, principal: Principal, data: Organisati
         session.flush()
     except IntegrityError:
         session.rollback()
-        raise Conflict("An organisation with this name already exists in this country.",
-                       errors=[FieldError("name", "already exists in this country")]) from None
+        raise Conflict(_("An organisation with this name already exists in this country."),
+                       errors=[FieldError("name", _("already exists in this country"))]) from None
     return org
 
 
 def get_organisation(session: Session, org_id: int) -> Organisation:
     org = session.get(Organisation, org_id)
     if org is None:
-        raise NotFound(f"No organisation {org_id}.")
+        raise NotFound(_("No organisation %(id)s.", id=org_id))
     return org
 
 
@@ -102,9 +104,10 @@ def update_organisation(
             country_iso3=changes["country_iso3"],
             region_code=reference.region_of(session, changes["country_iso3"]), organisation_id=org.id))
     if data.version != org.version:
-        raise Conflict(
-            f"This organisation was changed by someone else (now version {org.version}, you edited "
-            f"version {data.version}). Reload it and apply your change again.")
+        raise Conflict(_(
+            "This organisation was changed by someone else (now version %(current)s, you edited "
+            "version %(edited)s). Reload it and apply your change again.",
+            current=org.version, edited=data.version))
     for key, value in changes.items():
         if key in ("name", "kind") and value is None:
             continue
@@ -113,11 +116,11 @@ def update_organisation(
         session.flush()
     except StaleDataError:
         session.rollback()
-        raise Conflict("This organisation was changed by someone else; reload and try again.") from None
+        raise Conflict(_("This organisation was changed by someone else; reload and try again.")) from None
     except IntegrityError:
         session.rollback()
-        raise Conflict("An organisation with this name already exists in this country.",
-                       errors=[FieldError("name", "already exists in this country")]) from None
+        raise Conflict(_("An organisation with this name already exists in this country."),
+                       errors=[FieldError("name", _("already exists in this country"))]) from None
     return org
 
 
@@ -128,7 +131,8 @@ def delete_organisation(session: Session, principal: Principal, org_id: int) -> 
     in_use += session.execute(
         select(func.count()).select_from(RoleGrant).where(RoleGrant.organisation_id == org_id)).scalar_one()
     if in_use:
-        raise Conflict("This organisation is still referred to by users or role grants; it cannot be deleted.")
+        raise Conflict(_(
+            "This organisation is still referred to by users or role grants; it cannot be deleted."))
     session.delete(org)
     session.flush()
 
@@ -159,7 +163,8 @@ def create_user(session: Session, principal: Principal, data: UserIn | dict[str,
     if data.organisation_id is not None:
         get_organisation(session, data.organisation_id)
     if session.execute(select(User.id).where(User.email == data.email)).first():
-        raise Conflict("A user with this e-mail address exists.", errors=[FieldError("email", "already registered")])
+        raise Conflict(_("A user with this e-mail address exists."),
+                       errors=[FieldError("email", _("already registered"))])
     user = User(
         email=data.email, display_name=data.display_name,
         password_hash=hash_password(data.password) if data.password else None,
@@ -173,7 +178,7 @@ def create_user(session: Session, principal: Principal, data: UserIn | dict[str,
 def get_user(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"No user {user_id}.")
+        raise NotFound(_("No user %(id)s.", id=user_id))
     return user
 
 
@@ -206,13 +211,14 @@ def set_password(session: Session, principal: Principal, user_id: int, password:
                  current_password: str | None = None) -> None:
     user = get_user(session, user_id)
     authorize(session, principal, "profile.update", Target(owner_user_id=user.id))
-    if principal.user_id == user.id and not principal.has_role("admin"):
-        if not current_password or not _verify(user.password_hash, current_password):
-            raise ValidationFailed("The current password is wrong.",
-                                   errors=[FieldError("current_password", "does not match")])
+    # Whoever changes their own password proves they know the current one (a stolen session
+    # alone cannot take over the account); an administrator resetting someone else's need not.
+    if principal.user_id == user.id and (not current_password or not _verify(user.password_hash, current_password)):
+            raise ValidationFailed(_("The current password is wrong."),
+                                   errors=[FieldError("current_password", _("does not match"))])
     if not 10 <= len(password) <= 256:
-        raise ValidationFailed("The password is too short.",
-                               errors=[FieldError("password", "use at least 10 characters")])
+        raise ValidationFailed(_("The password is too short."),
+                               errors=[FieldError("password", _("use at least 10 characters"))])
     user.password_hash = hash_password(password)
     session.execute(delete(WebSession).where(WebSession.user_id == user.id))
     session.flush()
@@ -222,7 +228,7 @@ def set_locale(session: Session, principal: Principal, user_id: int, locale: str
     user = get_user(session, user_id)
     authorize(session, principal, "profile.update", Target(owner_user_id=user.id))
     if locale not in ("en", "fr"):
-        raise ValidationFailed("Unknown language.", errors=[FieldError("locale", "choose en or fr")])
+        raise ValidationFailed(_("Unknown language."), errors=[FieldError("locale", _("choose en or fr"))])
     user.locale = locale
     session.flush()
 
@@ -239,15 +245,16 @@ def grant_role(session: Session, principal: Principal, user_id: int, data: Grant
     given = {k for k in ("country_iso3", "region_code", "organisation_id") if getattr(data, k) is not None}
     if scope_fields is None:
         if len(given) > 1 or "organisation_id" in given:
-            raise ValidationFailed("A viewer is scoped to one country, one region, or nothing.",
-                                   errors=[FieldError(next(iter(given)), "too many scopes")])
+            raise ValidationFailed(_("A viewer is scoped to one country, one region, or nothing."),
+                                   errors=[FieldError(next(iter(given)), _("too many scopes"))])
     elif given != scope_fields:
-        need = ", ".join(sorted(scope_fields)) or "no scope"
-        raise ValidationFailed(f"The role {data.role} needs {need}.",
-                               errors=[FieldError("role", f"needs {need}")])
+        need = ", ".join(sorted(scope_fields)) or _("no scope")
+        raise ValidationFailed(_("The role %(role)s needs %(need)s.", role=data.role, need=need),
+                               errors=[FieldError("role", _("needs %(need)s", need=need))])
     _check_country(session, data.country_iso3)
     if data.region_code and session.get(WhoRegion, data.region_code) is None:
-        raise ValidationFailed("Unknown WHO region.", errors=[FieldError("region_code", "unknown region")])
+        raise ValidationFailed(_("Unknown WHO region."),
+                               errors=[FieldError("region_code", _("unknown region"))])
     if data.organisation_id is not None:
         get_organisation(session, data.organisation_id)
     existing = session.execute(select(RoleGrant).where(
@@ -259,7 +266,7 @@ def grant_role(session: Session, principal: Principal, user_id: int, data: Grant
         else RoleGrant.organisation_id == data.organisation_id,
     )).scalar_one_or_none()
     if existing:
-        raise Conflict("This user already has this role.")
+        raise Conflict(_("This user already has this role."))
     grant = RoleGrant(user_id=user.id, created_by_id=principal.user_id, **data.model_dump())
     session.add(grant)
     session.flush()
@@ -270,7 +277,7 @@ def grant_role(session: Session, principal: Principal, user_id: int, data: Grant
 def revoke_role(session: Session, principal: Principal, grant_id: int) -> None:
     grant = session.get(RoleGrant, grant_id)
     if grant is None:
-        raise NotFound(f"No role grant {grant_id}.")
+        raise NotFound(_("No role grant %(id)s.", id=grant_id))
     authorize(session, principal, "user.manage")
     session.delete(grant)
     session.flush()
@@ -302,19 +309,22 @@ def authenticate(session: Session, email: str, password: str, ip: str | None = N
     email = (email or "").strip().lower()[:254]
     if (_recent_failures(session, email=email) >= settings.login_max_failures
             or (ip and _recent_failures(session, ip=ip) >= settings.login_max_failures_per_ip)):
-        raise RateLimited(f"Too many failed sign-in attempts. Try again in {settings.login_window_minutes} minutes.")
+        raise RateLimited(ngettext(
+            "Too many failed sign-in attempts. Try again in %(num)s minute.",
+            "Too many failed sign-in attempts. Try again in %(num)s minutes.", settings.login_window_minutes))
     user = find_user(session, email) if email else None
     ok = _verify(user.password_hash if user else None, password or "")
     ok = ok and user is not None and user.is_active
     session.add(LoginAttempt(email=email, ip=ip, success=ok))
     if not ok:
         session.commit()
-        raise Unauthenticated("Wrong e-mail address or password.")
+        raise Unauthenticated(_("Wrong e-mail address or password."))
     assert user is not None
     if _hasher.check_needs_rehash(user.password_hash or ""):
         session.info["actor"] = principal_for(user, via="session").actor
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
+    session.execute(delete(LoginAttempt).where(LoginAttempt.email == email, LoginAttempt.success.is_(False)))
     session.info.setdefault("actor", principal_for(user, via="session").actor)
     session.flush()
     return user
@@ -368,7 +378,7 @@ def end_session(session: Session, cookie_value: str | None) -> None:
 
 # ---------------------------------------------------------------- API tokens
 
-TOKEN_PREFIX = "dho"
+TOKEN_PREFIX = "dho"  # noqa: S105 (a public marker, not a secret)
 
 
 def create_token(session: Session, principal: Principal, data: TokenIn | dict[str, Any],
@@ -378,13 +388,14 @@ def create_token(session: Session, principal: Principal, data: TokenIn | dict[st
     data = parse(TokenIn, data)
     owner_id = user_id if user_id is not None else principal.user_id
     if owner_id is None:
-        raise ValidationFailed("Say which user the token is for.", errors=[FieldError("user", "required")])
+        raise ValidationFailed(_("Say which user the token is for."),
+                               errors=[FieldError("user", _("required"))])
     owner = get_user(session, owner_id)
     authorize(session, principal, "token.manage", Target(owner_user_id=owner.id))
     if "admin" in data.scopes and not any(g.role == "admin" for g in owner.grants):
-        raise Forbidden("Only platform administrators can hold tokens with the admin scope.")
+        raise Forbidden(_("Only platform administrators can hold tokens with the admin scope."))
     if principal.scopes is not None and not set(data.scopes) <= principal.scopes:
-        raise Forbidden("A token cannot create a token with more scopes than it has.")
+        raise Forbidden(_("A token cannot create a token with more scopes than it has."))
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     token = ApiToken(user_id=owner.id, name=data.name, prefix=prefix, secret_hash=_sha256(secret),
@@ -396,17 +407,15 @@ def create_token(session: Session, principal: Principal, data: TokenIn | dict[st
 
 
 def list_tokens(session: Session, principal: Principal, user_id: int) -> list[ApiToken]:
-    require(principal, "token.manage", Target(owner_user_id=user_id))
+    require(principal, "token.read", Target(owner_user_id=user_id))
     return list(session.execute(select(ApiToken).where(ApiToken.user_id == user_id)
                                 .order_by(ApiToken.created_at.desc())).scalars())
 
 
 def revoke_token(session: Session, principal: Principal, token_id: int) -> ApiToken:
     token = session.get(ApiToken, token_id)
-    if token is None or not can(principal, "token.manage", Target(owner_user_id=token.user_id)):
-        if token is not None and principal.is_authenticated and token.user_id != principal.user_id:
-            raise Forbidden("You can revoke only your own tokens.")
-        raise NotFound(f"No token {token_id}.")
+    if token is None:
+        raise NotFound(_("No token %(id)s.", id=token_id))
     authorize(session, principal, "token.manage", Target(owner_user_id=token.user_id))
     if token.revoked_at is None:
         token.revoked_at = utcnow()
@@ -418,17 +427,17 @@ def authenticate_token(session: Session, raw: str) -> Principal:
     """Resolve ``Authorization: Bearer dho_<prefix>_<secret>``; any problem is 401."""
     parts = (raw or "").split("_", 2)
     if len(raw or "") > 200 or len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
-        raise Unauthenticated("Malformed API token.")
+        raise Unauthenticated(_("Malformed API token."))
     token = session.execute(select(ApiToken).where(ApiToken.prefix == parts[1])).scalar_one_or_none()
     if token is None or not hmac.compare_digest(token.secret_hash, _sha256(parts[2])):
-        raise Unauthenticated("Unknown API token.")
+        raise Unauthenticated(_("Unknown API token."))
     if token.revoked_at is not None:
-        raise Unauthenticated("This API token was revoked.")
+        raise Unauthenticated(_("This API token was revoked."))
     if token.expires_at <= utcnow():
-        raise Unauthenticated("This API token has expired.")
+        raise Unauthenticated(_("This API token has expired."))
     user = session.get(User, token.user_id)
     if user is None or not user.is_active:
-        raise Unauthenticated("The account of this API token is disabled.")
+        raise Unauthenticated(_("The account of this API token is disabled."))
     now = utcnow()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 300:
         token.last_used_at = now
@@ -443,5 +452,7 @@ def cli_principal(session: Session, email: str | None) -> Principal:
         return CLI_OPERATOR
     user = find_user(session, email)
     if user is None:
-        raise NotFound(f"No user {email}.")
+        raise NotFound(_("No user %(email)s.", email=email))
+    if not user.is_active:
+        raise Forbidden(_("The account %(email)s is disabled.", email=email))
     return principal_for(user, via="cli")

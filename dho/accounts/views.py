@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from dho import i18n
 from dho.accounts import service
 from dho.accounts.models import ORGANISATION_KINDS, ROLES
-from dho.accounts.permissions import Principal, can, require
+from dho.accounts.permissions import Principal, can, require, require_somewhere
 from dho.audit import service as audit
 from dho.errors import DomainError
 from dho.reference import service as reference
@@ -66,8 +66,7 @@ def organisations(
 @router.get("/organisations/new", response_class=HTMLResponse)
 def organisation_new(request: Request, session: Session = db_session,
                      principal: Principal = current_principal) -> Response:
-    if not principal.is_authenticated:
-        require(principal, "organisation.create")
+    require_somewhere(principal, "organisation.create")
     return render(request, "organisation_form.html", {
         "org": None, "values": {}, "errors": {}, "kinds": [(k, kind_label(k)) for k in ORGANISATION_KINDS],
         "countries": _country_options(session)})

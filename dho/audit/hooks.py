@@ -3,6 +3,7 @@ in the same transaction. A write without an actor on the session is refused."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from sqlalchemy import event, inspect
@@ -34,8 +35,11 @@ def _columns(obj: Any) -> list[str]:
 
 
 def _value(cls: type, key: str, value: Any) -> Any:
+    """Secrets are never written to the log; a short digest shows that (not what) they changed."""
     if key in getattr(cls, "__audit_redact__", ()):
-        return None if value is None else REDACTED
+        if value is None:
+            return None
+        return f"{REDACTED[:-1]} {hashlib.sha256(str(value).encode()).hexdigest()[:8]}]"
     return to_jsonable(value)
 
 

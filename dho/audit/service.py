@@ -111,7 +111,8 @@ class HistoryRow:
         self.ts = entry.ts
         self.actor = entry.actor
         self.action = entry.action
-        self.changed = changed_fields(entry)
+        # updated_at repeats the entry's own time; it stays in the chain but not on the page
+        self.changed = [c for c in changed_fields(entry) if c[0] != "updated_at" or entry.action == "create"]
 
 
 def history_rows(session: Session, object_type: str, object_id: str) -> list[HistoryRow]:

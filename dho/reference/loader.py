@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
+
 from dho.jsonutil import canonical_json
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -32,7 +34,7 @@ MAPS = [
 ]
 FILES = sorted({s[4] for s in SCHEMES} | {m[2] for m in MAPS} | {
     "member_states.csv", "who_countries_and_areas.csv", "wb_income_history.csv", "strategy.json",
-    "regions.json",
+    "regions.json", "country_names_fr.json",
 })
 
 
@@ -89,6 +91,8 @@ def read_release(directory: Path = DATA_DIR) -> Release:
     income_names = [{k: r[k] for k in ("code", "name_en", "name_fr")} for r in regions_doc["income_groups"]]
 
     members = {r["iso3"]: r for r in _csv(directory, "member_states.csv")}
+    official_fr = json.loads((directory / "country_names_fr.json").read_text(encoding="utf-8"))["names"]
+    cldr_fr = dict(Locale.parse("fr").territories)
     countries = []
     for i, r in enumerate(_csv(directory, "who_countries_and_areas.csv"), start=2):
         where = f"who_countries_and_areas.csv line {i}"
@@ -104,6 +108,7 @@ def read_release(directory: Path = DATA_DIR) -> Release:
             "iso_numeric": int(float(r["iso_numeric"])) if r["iso_numeric"] else None,
             "who_code": r["who_code"] or None,
             "name": r["name"],
+            "name_fr": official_fr.get(r["iso3"]) or cldr_fr.get(r["iso2"]) or r["name"],
             "who_member": _bool(r["who_member"], where),
             "who_region": r["who_region"] or None,
             "who_region_before_2025": r["who_region_before_2025"] or None,
@@ -125,7 +130,7 @@ def read_release(directory: Path = DATA_DIR) -> Release:
     income = []
     for i, r in enumerate(_csv(directory, "wb_income_history.csv"), start=2):
         if r["iso3"] not in known:
-            continue  # economies that are not WHO countries or areas (e.g. Kosovo under its WB code)
+            continue  # World Bank economies that are not WHO countries or areas (the Channel Islands)
         if r["income_group"] not in {"LIC", "LMC", "UMC", "HIC"}:
             raise ReferenceDataError(f"wb_income_history.csv line {i}: unknown income group {r['income_group']!r}")
         income.append({

@@ -40,6 +40,7 @@ class Country(ReferenceTable):
     iso_numeric: Mapped[int | None] = mapped_column(Integer)
     who_code: Mapped[str | None] = mapped_column(String(8))
     name: Mapped[str] = mapped_column(String(200), index=True)
+    name_fr: Mapped[str | None] = mapped_column(String(200))
     who_member: Mapped[bool] = mapped_column(Boolean, default=False)
     who_region: Mapped[str | None] = mapped_column(ForeignKey("ref_who_region.code"), index=True)
     who_region_before_2025: Mapped[str | None] = mapped_column(ForeignKey("ref_who_region.code"))

@@ -16,6 +16,7 @@ from dho.accounts.permissions import Principal, authorize
 from dho.audit.chain import Change, append
 from dho.db import utcnow
 from dho.errors import NotFound
+from dho.i18n import _
 from dho.reference import loader
 from dho.reference.models import (
     ClassificationCode,
@@ -148,7 +149,11 @@ def _territories(locale: str) -> dict[str, str]:
 
 
 def country_name(country: Country, locale: str = "en") -> str:
-    """The country's name in the user's language (CLDR names via Babel), else the WHO name."""
+    """The country's name in the user's language: in French the official WHO/UN short name where
+    it is shipped (country_names_fr.json), else the CLDR name; in other languages CLDR; in English
+    the WHO name."""
+    if locale == "fr" and country.name_fr:
+        return country.name_fr
     if locale != "en" and country.iso2:
         name = _territories(locale).get(country.iso2)
         if name:
@@ -169,7 +174,7 @@ def income_group_names(session: Session) -> list[IncomeGroupName]:
 def get_country(session: Session, iso3: str) -> Country:
     country = session.get(Country, iso3.upper()) if iso3 and len(iso3) == 3 else None
     if country is None:
-        raise NotFound(f"No country or area with code {iso3!r}.")
+        raise NotFound(_("No country or area with code %(code)r.", code=iso3))
     return country
 
 
@@ -198,7 +203,8 @@ def search_countries(
     stmt = select(Country).where(Country.retired.is_(False))
     if q:
         like = f"%{q.strip().lower()}%"
-        stmt = stmt.where(or_(func.lower(Country.name).like(like), func.lower(Country.iso3) == q.strip().lower(),
+        stmt = stmt.where(or_(func.lower(Country.name).like(like), func.lower(Country.name_fr).like(like),
+                              func.lower(Country.iso3) == q.strip().lower(),
                               func.lower(Country.iso2) == q.strip().lower()))
     if region:
         stmt = stmt.where(Country.who_region == region)
@@ -218,7 +224,7 @@ def schemes(session: Session) -> list[ClassificationScheme]:
 def get_scheme(session: Session, scheme: str) -> ClassificationScheme:
     obj = session.get(ClassificationScheme, scheme)
     if obj is None:
-        raise NotFound(f"No classification {scheme!r}.")
+        raise NotFound(_("No classification %(scheme)r.", scheme=scheme))
     return obj
 
 
@@ -257,7 +263,7 @@ class CodeDetail:
 def get_code(session: Session, scheme: str, code: str) -> CodeDetail:
     obj = session.get(ClassificationCode, (scheme, code))
     if obj is None:
-        raise NotFound(f"No code {code!r} in classification {scheme!r}.")
+        raise NotFound(_("No code %(code)r in classification %(scheme)r.", code=code, scheme=scheme))
     parent = session.get(ClassificationCode, (scheme, obj.parent_code)) if obj.parent_code else None
     children = list(session.execute(
         select(ClassificationCode).where(ClassificationCode.scheme == scheme, ClassificationCode.parent_code == code)
@@ -288,3 +294,18 @@ def clear_all(session: Session) -> None:
     """Remove every reference row (used only when restoring an archive into an empty database)."""
     for model, _k, _p in reversed(_TABLES):
         session.execute(delete(model))
+
+
+def code_counts(session: Session) -> dict[str, int]:
+    return dict(session.execute(  # type: ignore[arg-type]
+        select(ClassificationCode.scheme, func.count()).where(ClassificationCode.retired.is_(False))
+        .group_by(ClassificationCode.scheme)).all())
+
+
+def root_codes(session: Session) -> dict[str, list[ClassificationCode]]:
+    out: dict[str, list[ClassificationCode]] = {}
+    for c in session.execute(select(ClassificationCode).where(
+            ClassificationCode.parent_code.is_(None), ClassificationCode.retired.is_(False))
+            .order_by(ClassificationCode.scheme, ClassificationCode.sort_key)).scalars():
+        out.setdefault(c.scheme, []).append(c)
+    return out

@@ -25,7 +25,8 @@ Text = Annotated[str | None, Query(max_length=100)]
 @router.get("/countries", response_class=HTMLResponse)
 def countries(
     request: Request, q: Text = None, region: Annotated[str | None, Query(max_length=8)] = None,
-    income: Annotated[str | None, Query(max_length=8)] = None, members: Annotated[str | None, Query(max_length=3)] = None,
+    income: Annotated[str | None, Query(max_length=8)] = None,
+    members: Annotated[str | None, Query(max_length=3)] = None,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     session: Session = db_session, principal: Principal = current_principal,
 ) -> Response:
@@ -33,12 +34,13 @@ def countries(
     rows, total = service.search_countries(session, q=q, region=region or None, income=income or None,
                                            members_only=bool(members), limit=PAGE, offset=offset)
     regions = service.regions(session)
+    incomes = {g.code: service.localized(g, "name", locale) for g in service.income_group_names(session)}
     return render(request, "countries.html", {
         "rows": [(c, service.country_name(c, locale)) for c in rows], "total": total, "offset": offset,
         "limit": PAGE, "q": q or "", "region": region or "", "income": income or "", "members": bool(members),
         "regions": [(r.code, service.localized(r, "name", locale)) for r in regions],
         "region_names": {r.code: service.localized(r, "name", locale) for r in regions},
-        "incomes": [(g.code, service.localized(g, "name", locale)) for g in service.income_group_names(session)],
+        "incomes": list(incomes.items()), "income_names": incomes,
     }, block_name="results")
 
 
@@ -62,12 +64,9 @@ def country(request: Request, iso3: str, tab: Annotated[str, Query(max_length=20
 @router.get("/classifications", response_class=HTMLResponse)
 def classifications(request: Request, session: Session = db_session,
                     principal: Principal = current_principal) -> Response:
-    schemes = []
-    for s in service.schemes(session):
-        _rows, total = service.search_codes(session, s.id, limit=1)
-        top, _t = service.search_codes(session, s.id, level=None, limit=1000)
-        roots = [c for c in top if c.parent_code is None]
-        schemes.append((s, total, roots))
+    counts = service.code_counts(session)
+    roots = service.root_codes(session)
+    schemes = [(s, counts.get(s.id, 0), roots.get(s.id, [])) for s in service.schemes(session)]
     return render(request, "classifications.html", {"schemes": schemes})
 
 

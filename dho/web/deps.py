@@ -6,10 +6,12 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from dho import i18n
 from dho.accounts import service as accounts
 from dho.accounts.permissions import ANONYMOUS, Principal
 from dho.config import get_settings
@@ -36,6 +38,15 @@ def _session_dep(request: Request) -> Iterator[Session]:
 db_session = Depends(_session_dep, scope="function")
 
 
+@dataclass(frozen=True)
+class SignedInUser:
+    """What pages show of the signed-in user; plain values, usable after the session closes."""
+
+    id: int
+    email: str
+    display_name: str
+
+
 def resolve_principal(request: Request, session: Session) -> Principal:
     """Bearer token, else session cookie, else the public. Cached on the request."""
     cached = getattr(request.state, "principal", None)
@@ -48,7 +59,7 @@ def resolve_principal(request: Request, session: Session) -> Principal:
     if auth:
         scheme, _, value = auth.partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
-            raise Unauthenticated("Use 'Authorization: Bearer <token>'.")
+            raise Unauthenticated(i18n._("Use 'Authorization: Bearer <token>'."))
         principal = accounts.authenticate_token(session, value.strip())
         request.state.via_token = True
     else:
@@ -57,7 +68,7 @@ def resolve_principal(request: Request, session: Session) -> Principal:
             record, user = loaded
             principal = accounts.principal_for(user, via="session")
             request.state.csrf_token = record.csrf_token
-            request.state.user = user
+            request.state.user = SignedInUser(user.id, user.email, user.display_name)
     request.state.principal = principal
     return principal
 
@@ -94,6 +105,8 @@ async def csrf_protect(request: Request) -> None:
     no cookie and need none."""
     if request.method not in UNSAFE or request.headers.get("authorization"):
         return
+    if request.url.path.startswith("/api/") and not request.cookies:
+        return  # no cookie, no ambient credential to abuse; the permission check answers 401
     sent = request.headers.get("x-csrf-token")
     if sent is None and request.headers.get("content-type", "").startswith(
             ("application/x-www-form-urlencoded", "multipart/form-data")):
@@ -101,7 +114,7 @@ async def csrf_protect(request: Request) -> None:
         value = form.get("csrf_token")
         sent = value if isinstance(value, str) else None
     if not sent:
-        raise Forbidden("The form's security token is missing. Reload the page and try again.")
+        raise Forbidden(i18n._("The form's security token is missing. Reload the page and try again."))
     session_cookie = request.cookies.get(SESSION_COOKIE)
     if session_cookie:
         db = request.app.state.db
@@ -109,11 +122,13 @@ async def csrf_protect(request: Request) -> None:
             loaded = accounts.load_session(session, session_cookie)
         if loaded is not None:
             if not hmac.compare_digest(sent, loaded[0].csrf_token):
-                raise Forbidden("The form's security token is wrong or expired. Reload the page and try again.")
+                raise Forbidden(i18n._(
+                    "The form's security token is wrong or expired. Reload the page and try again."))
             return
     raw = request.cookies.get(CSRF_COOKIE)
     if not raw or not hmac.compare_digest(sent, _sign(raw)):
-        raise Forbidden("The form's security token is wrong or expired. Reload the page and try again.")
+        raise Forbidden(i18n._(
+            "The form's security token is wrong or expired. Reload the page and try again."))
 
 
 def cookie_secure(request: Request) -> bool:

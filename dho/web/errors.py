@@ -13,15 +13,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dho import i18n
 from dho.accounts.permissions import ANONYMOUS
 from dho.errors import DomainError, FieldError
-from dho.validation import field_errors
+from dho.validation import field_errors, message_for
 
 log = logging.getLogger("dho.web")
 
 PROBLEM_BASE = "/problems/"
+# i18n._ marks the titles for extraction and returns them unchanged at import (the default locale);
+# problem() translates them for pages in the language of the request. API titles stay in English.
 TITLES = {
-    400: "Bad request", 401: "Sign-in required", 403: "Not allowed", 404: "Not found",
-    405: "Method not allowed", 409: "Conflicting change", 413: "Request too large", 415: "Unsupported media type",
-    422: "Some values are not valid", 429: "Too many attempts", 500: "Something went wrong on our side",
+    400: i18n._("Bad request"), 401: i18n._("Sign-in required"), 403: i18n._("Not allowed"),
+    404: i18n._("Not found"), 405: i18n._("Method not allowed"), 409: i18n._("Conflicting change"),
+    413: i18n._("Request too large"), 415: i18n._("Unsupported media type"),
+    422: i18n._("Some values are not valid"), 429: i18n._("Too many attempts"),
+    500: i18n._("Something went wrong on our side"),
 }
 SLUGS = {400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
          409: "conflict", 413: "payload-too-large", 415: "unsupported-media-type", 422: "validation-failed",
@@ -56,8 +60,9 @@ def install(app: FastAPI) -> None:
     async def domain_error(request: Request, exc: DomainError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 and wants_json(request) else None
         if exc.status == 401 and not wants_json(request):
-            from fastapi.responses import RedirectResponse
             from urllib.parse import quote
+
+            from fastapi.responses import RedirectResponse
 
             if request.method == "GET":
                 return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
@@ -68,14 +73,14 @@ def install(app: FastAPI) -> None:
         errors = []
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-            message = str(err.get("msg", "invalid"))
-            errors.append(FieldError(".".join(loc) or "body", message.removeprefix("Value error, ")))
+            message = i18n._("is not valid JSON") if err.get("type") == "json_invalid" else message_for(err)
+            errors.append(FieldError(".".join(loc) or "body", message))
         return problem(request, 422, "validation-failed", TITLES[422], i18n._("Some values are not valid."), errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         status = exc.status_code
-        detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(status, "Error")
+        detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(status, i18n._("Error"))
         if status == 404 and detail == "Not Found":
             detail = i18n._("There is no page at this address.")
         return problem(request, status, SLUGS.get(status, "error"), TITLES.get(status, "Error"), detail,

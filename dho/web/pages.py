@@ -136,7 +136,8 @@ def account_token_create(
     user = accounts.get_user(session, user_id)
     return render(request, "account.html", {
         "account": user, "tokens": accounts.list_tokens(session, principal, user_id), "new_token": new_token,
-        "errors": errors, "organisation": session.get(Organisation, user.organisation_id) if user.organisation_id else None,
+        "errors": errors,
+        "organisation": session.get(Organisation, user.organisation_id) if user.organisation_id else None,
     }, status_code=422 if errors else 200)
 
 
@@ -183,5 +184,5 @@ def health(request: Request, session: Session = db_session) -> dict[str, object]
 @api.get("/me", response_model=UserOut, summary="The signed-in user or token owner")
 def me(session: Session = db_session, principal: Principal = current_principal) -> User:
     if principal.user_id is None:
-        raise Unauthenticated("No credentials were sent.")
+        raise Unauthenticated(i18n._("No credentials were sent."))
     return accounts.get_user(session, principal.user_id)

@@ -12,7 +12,7 @@ from jinja2_fragments.fastapi import Jinja2Blocks
 from markupsafe import Markup
 
 from dho import i18n
-from dho.accounts.permissions import can
+from dho.accounts.permissions import can, can_somewhere
 from dho.web.deps import csrf_token_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +66,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
         request=request, principal=principal, user=getattr(request.state, "user", None), locale=locale,
         dir=i18n.direction(locale), nav=_nav(request), csrf_token=csrf_token_for(request),
         can=lambda action, target=None: can(principal, action, target),
+        can_somewhere=lambda action: can_somewhere(principal, action),
         query=lambda **kw: query(request, **kw),
         csrf_field=Markup('<input type="hidden" name="csrf_token" value="{}">').format(csrf_token_for(request)),
     )

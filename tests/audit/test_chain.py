@@ -75,8 +75,25 @@ def test_password_hash_is_redacted(db):
                                                "password": "a-long-password"})
     with db.session() as s:
         entry = s.execute(select(AuditEntry).where(AuditEntry.object_type == "user_account")).scalar_one()
-    assert chain.parse_json(entry.after)["password_hash"] == "[redacted]"
+    assert chain.parse_json(entry.after)["password_hash"].startswith("[redacted ")
     assert "argon2" not in entry.after
+
+
+def test_password_change_is_recorded_without_the_secret(db):
+    with db.session() as s:
+        user = accounts.create_user(s, CLI_OPERATOR, {"email": "q@example.org", "display_name": "Q",
+                                                      "password": "a-long-password"})
+        user_id = user.id
+    with db.session() as s:
+        accounts.set_password(s, CLI_OPERATOR, user_id, "another-long-password")
+    with db.session() as s:
+        entries = s.execute(select(AuditEntry).where(AuditEntry.object_type == "user_account")
+                            .order_by(AuditEntry.seq)).scalars().all()
+    assert [e.action for e in entries] == ["create", "update"]
+    before, after = chain.parse_json(entries[1].before), chain.parse_json(entries[1].after)
+    assert before["password_hash"] != after["password_hash"]
+    assert all(v.startswith("[redacted ") for v in (before["password_hash"], after["password_hash"]))
+    assert "argon2" not in (entries[1].before + entries[1].after)
 
 
 @pytest.mark.parametrize("tamper", [

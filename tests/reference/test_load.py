@@ -58,6 +58,12 @@ def test_facts_survive_loading(db):
         afg = reference.get_country(s, "AFG")
         assert afg.un_ldc and afg.un_lldc and not afg.un_sids
         assert reference.country_name(reference.get_country(s, "DEU"), "fr") == "Allemagne"
+        # official WHO/UN French names where they differ in substance from CLDR's
+        assert reference.country_name(reference.get_country(s, "PRK"), "fr") == \
+            "République populaire démocratique de Corée"
+        assert reference.country_name(reference.get_country(s, "TWN"), "fr") == "Chine, province de Taïwan"
+        rows, _t = reference.search_countries(s, q="allemagne")
+        assert [c.iso3 for c in rows] == ["DEU"]
 
 
 def test_loading_twice_changes_nothing(db):

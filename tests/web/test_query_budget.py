@@ -1,0 +1,57 @@
+"""Query budgets per page: the number of SQL statements a page runs must not grow with the data
+(an N+1 regression fails here). Budgets are committed; raise one only with a reason."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event
+
+from tests.conftest import demo_email, login
+
+BUDGETS = {
+    "/": 10,
+    "/countries": 8,
+    "/countries?region=AFR&members=1": 8,
+    "/countries/KEN": 10,
+    "/countries/KEN?tab=history": 12,
+    "/classifications": 8,
+    "/classifications/cdisah2023-dhi": 8,
+    "/classifications/cdhi2018-dhi/1.1.1": 12,
+    "/strategy": 6,
+    "/organisations": 8,
+    "/organisations/1": 8,
+    "/organisations/1?tab=history": 8,
+    "/admin/users": 10,
+    "/admin/users/1": 12,
+    "/audit": 8,
+    "/api/countries?limit=200": 6,
+    "/api/organisations?limit=200": 6,
+    "/api/users?limit=200": 8,
+}
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        self.statements.append(statement)
+
+
+@pytest.fixture
+def admin_client(client):
+    assert login(client, demo_email("admin")).status_code == 303
+    return client
+
+
+@pytest.mark.parametrize("url", list(BUDGETS))
+def test_page_query_budget(admin_client, demo_db, url):
+    counter = Counter()
+    admin_client.get(url)  # warm caches (reference names, templates) once
+    event.listen(demo_db.engine, "before_cursor_execute", counter)
+    try:
+        r = admin_client.get(url)
+    finally:
+        event.remove(demo_db.engine, "before_cursor_execute", counter)
+    assert r.status_code == 200, r.text[:300]
+    assert len(counter.statements) <= BUDGETS[url], "\n".join(counter.statements)
