@@ -24,6 +24,7 @@ from dho.accounts.schemas import (
 )
 from dho.errors import Unauthenticated
 from dho.web.deps import current_principal, db_session
+from dho.web.params import Id, Offset
 
 router = APIRouter(tags=["accounts"])
 Text = Annotated[str | None, Query(max_length=100)]
@@ -52,7 +53,7 @@ JsonBody = Annotated[Any, Body()]
 def organisations(
     q: Text = None, country: Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")] = None,
     kind: Annotated[str | None, Query(max_length=32)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Offset = 0,
     session: Session = db_session,
 ) -> OrganisationPage:
     rows, total = service.search_organisations(session, q=q, country=country, kind=kind, limit=limit, offset=offset)
@@ -61,7 +62,7 @@ def organisations(
 
 
 @router.get("/organisations/{org_id}", response_model=OrganisationOut, summary="One organisation")
-def organisation(org_id: int, session: Session = db_session) -> Any:
+def organisation(org_id: Id, session: Session = db_session) -> Any:
     return service.get_organisation(session, org_id)
 
 
@@ -76,13 +77,13 @@ def organisation_create(body: JsonBody, session: Session = db_session,
 @router.patch("/organisations/{org_id}", response_model=OrganisationOut, summary="Change an organisation",
               openapi_extra={"requestBody": {"content": {"application/json": {
                   "schema": OrganisationPatch.model_json_schema()}}}})
-def organisation_update(org_id: int, body: JsonBody, session: Session = db_session,
+def organisation_update(org_id: Id, body: JsonBody, session: Session = db_session,
                         principal: Principal = current_principal) -> Any:
     return service.update_organisation(session, principal, org_id, body)
 
 
 @router.delete("/organisations/{org_id}", status_code=204, summary="Delete an unused organisation")
-def organisation_delete(org_id: int, session: Session = db_session,
+def organisation_delete(org_id: Id, session: Session = db_session,
                         principal: Principal = current_principal) -> Response:
     service.delete_organisation(session, principal, org_id)
     return Response(status_code=204)
@@ -90,7 +91,7 @@ def organisation_delete(org_id: int, session: Session = db_session,
 
 @router.get("/users", response_model=UserPage, summary="List users (administrators, Secretariat)")
 def users(q: Text = None, limit: Annotated[int, Query(ge=1, le=500)] = 100,
-          offset: Annotated[int, Query(ge=0)] = 0, session: Session = db_session,
+          offset: Offset = 0, session: Session = db_session,
           principal: Principal = current_principal) -> UserPage:
     rows, total = service.list_users(session, principal, q=q, limit=limit, offset=offset)
     return UserPage(total=total, limit=limit, offset=offset, items=[UserOut.model_validate(u) for u in rows])
@@ -104,13 +105,13 @@ def user_create(body: JsonBody, session: Session = db_session, principal: Princi
 
 @router.post("/users/{user_id}/grants", response_model=GrantOut, status_code=201, summary="Grant a role",
              openapi_extra={"requestBody": {"content": {"application/json": {"schema": GrantIn.model_json_schema()}}}})
-def grant_create(user_id: int, body: JsonBody, session: Session = db_session,
+def grant_create(user_id: Id, body: JsonBody, session: Session = db_session,
                  principal: Principal = current_principal) -> Any:
     return service.grant_role(session, principal, user_id, body)
 
 
 @router.delete("/grants/{grant_id}", status_code=204, summary="Revoke a role")
-def grant_delete(grant_id: int, session: Session = db_session, principal: Principal = current_principal) -> Response:
+def grant_delete(grant_id: Id, session: Session = db_session, principal: Principal = current_principal) -> Response:
     service.revoke_role(session, principal, grant_id)
     return Response(status_code=204)
 
@@ -132,6 +133,6 @@ def token_create(body: JsonBody, session: Session = db_session, principal: Princ
 
 
 @router.delete("/tokens/{token_id}", status_code=204, summary="Revoke a token")
-def token_delete(token_id: int, session: Session = db_session, principal: Principal = current_principal) -> Response:
+def token_delete(token_id: Id, session: Session = db_session, principal: Principal = current_principal) -> Response:
     service.revoke_token(session, principal, token_id)
     return Response(status_code=204)

@@ -42,6 +42,7 @@ Url = Annotated[str | None, AfterValidator(_url)]
 OrganisationKind = Literal[ORGANISATION_KINDS]  # type: ignore[valid-type]
 Role = Literal[ROLES]  # type: ignore[valid-type]
 Scope = Literal["read", "write", "admin"]
+RowId = Annotated[int, Field(ge=1, le=2_147_483_647)]
 
 
 class StrictIn(BaseModel):
@@ -58,7 +59,8 @@ class OrganisationIn(StrictIn):
 
 
 class OrganisationPatch(StrictIn):
-    version: int = Field(description="The version you edited; a stale version is refused with 409")
+    version: int = Field(ge=1, le=2_147_483_647,
+                         description="The version you edited; a stale version is refused with 409")
     name: Name | None = None
     acronym: Annotated[str | None, StringConstraints(max_length=40)] = None
     kind: OrganisationKind | None = None
@@ -83,7 +85,7 @@ class UserIn(StrictIn):
     email: Email
     display_name: Name
     password: Password | None = None
-    organisation_id: int | None = None
+    organisation_id: RowId | None = None
     locale: Literal["en", "fr"] | None = None
 
 
@@ -91,7 +93,7 @@ class GrantIn(StrictIn):
     role: Role
     country_iso3: Iso3 | None = None
     region_code: Annotated[str | None, StringConstraints(pattern=r"^[A-Z]{3,4}$")] = None
-    organisation_id: int | None = None
+    organisation_id: RowId | None = None
 
 
 class GrantOut(BaseModel):

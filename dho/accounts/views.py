@@ -16,6 +16,7 @@ from dho.audit import service as audit
 from dho.errors import DomainError
 from dho.reference import service as reference
 from dho.web.deps import current_principal, db_session, form_data
+from dho.web.params import Id, Offset
 from dho.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -51,7 +52,7 @@ def _clean(data: dict[str, str]) -> dict[str, object]:
 @router.get("/organisations", response_class=HTMLResponse)
 def organisations(
     request: Request, q: Text = None, country: Annotated[str | None, Query(max_length=3)] = None,
-    kind: Annotated[str | None, Query(max_length=32)] = None, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    kind: Annotated[str | None, Query(max_length=32)] = None, offset: Offset = 0,
     session: Session = db_session, principal: Principal = current_principal,
 ) -> Response:
     rows, total = service.search_organisations(session, q=q, country=country or None, kind=kind or None,
@@ -90,7 +91,7 @@ def organisation_create(request: Request, form: dict = form_data, session: Sessi
 
 
 @router.get("/organisations/{org_id}", response_class=HTMLResponse)
-def organisation(request: Request, org_id: int, tab: Annotated[str, Query(max_length=20)] = "overview",
+def organisation(request: Request, org_id: Id, tab: Annotated[str, Query(max_length=20)] = "overview",
                  session: Session = db_session, principal: Principal = current_principal) -> Response:
     org = service.get_organisation(session, org_id)
     target = service.target_for_organisation(session, org)
@@ -105,7 +106,7 @@ def organisation(request: Request, org_id: int, tab: Annotated[str, Query(max_le
 
 
 @router.get("/organisations/{org_id}/edit", response_class=HTMLResponse)
-def organisation_edit(request: Request, org_id: int, session: Session = db_session,
+def organisation_edit(request: Request, org_id: Id, session: Session = db_session,
                       principal: Principal = current_principal) -> Response:
     org = service.get_organisation(session, org_id)
     require(principal, "organisation.update", service.target_for_organisation(session, org))
@@ -117,7 +118,7 @@ def organisation_edit(request: Request, org_id: int, session: Session = db_sessi
 
 
 @router.post("/organisations/{org_id}/edit", response_class=HTMLResponse)
-def organisation_update(request: Request, org_id: int, form: dict = form_data, session: Session = db_session,
+def organisation_update(request: Request, org_id: Id, form: dict = form_data, session: Session = db_session,
                         principal: Principal = current_principal) -> Response:
     values = {k: v for k, v in form.items() if k in FORM_FIELDS or k == "version"}
     try:
@@ -137,7 +138,7 @@ def organisation_update(request: Request, org_id: int, form: dict = form_data, s
 
 
 @router.post("/organisations/{org_id}/delete")
-def organisation_delete(org_id: int, session: Session = db_session,
+def organisation_delete(org_id: Id, session: Session = db_session,
                         principal: Principal = current_principal) -> Response:
     service.delete_organisation(session, principal, org_id)
     return RedirectResponse("/organisations?deleted=1", status_code=303)
@@ -162,7 +163,7 @@ def _user_page(request: Request, session: Session, principal: Principal, user_id
 
 
 @router.get("/admin/users", response_class=HTMLResponse)
-def users(request: Request, q: Text = None, offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+def users(request: Request, q: Text = None, offset: Offset = 0,
           session: Session = db_session, principal: Principal = current_principal) -> Response:
     rows, total = service.list_users(session, principal, q=q, limit=PAGE, offset=offset)
     orgs, _t = service.search_organisations(session, limit=2000)
@@ -196,13 +197,13 @@ def user_create(request: Request, form: dict = form_data, session: Session = db_
 
 
 @router.get("/admin/users/{user_id}", response_class=HTMLResponse)
-def user(request: Request, user_id: int, tab: Annotated[str, Query(max_length=20)] = "overview",
+def user(request: Request, user_id: Id, tab: Annotated[str, Query(max_length=20)] = "overview",
          session: Session = db_session, principal: Principal = current_principal) -> Response:
     return _user_page(request, session, principal, user_id, tab="history" if tab == "history" else "overview")
 
 
 @router.post("/admin/users/{user_id}/grants", response_class=HTMLResponse)
-def user_grant(request: Request, user_id: int, form: dict = form_data, session: Session = db_session,
+def user_grant(request: Request, user_id: Id, form: dict = form_data, session: Session = db_session,
                principal: Principal = current_principal) -> Response:
     values = {k: form.get(k, "").strip()[:40] for k in ("role", "country_iso3", "region_code", "organisation_id")}
     try:
@@ -219,14 +220,14 @@ def user_grant(request: Request, user_id: int, form: dict = form_data, session: 
 
 
 @router.post("/admin/users/{user_id}/grants/{grant_id}/revoke")
-def user_revoke(user_id: int, grant_id: int, session: Session = db_session,
+def user_revoke(user_id: Id, grant_id: Id, session: Session = db_session,
                 principal: Principal = current_principal) -> Response:
     service.revoke_role(session, principal, grant_id)
     return RedirectResponse(f"/admin/users/{user_id}?saved=1", status_code=303)
 
 
 @router.post("/admin/users/{user_id}/active")
-def user_active(user_id: int, form: dict = form_data, session: Session = db_session,
+def user_active(user_id: Id, form: dict = form_data, session: Session = db_session,
                 principal: Principal = current_principal) -> Response:
     service.set_active(session, principal, user_id, form.get("active") == "1")
     return RedirectResponse(f"/admin/users/{user_id}?saved=1", status_code=303)

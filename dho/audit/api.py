@@ -13,6 +13,7 @@ from dho.accounts.permissions import Principal
 from dho.audit import service
 from dho.audit.views import export_response
 from dho.web.deps import current_principal, db_session
+from dho.web.params import Offset
 
 router = APIRouter(tags=["audit"])
 Short = Annotated[str | None, Query(max_length=128)]
@@ -49,7 +50,7 @@ class VerifyOut(BaseModel):
 
 @router.get("/audit", response_model=EntryPage, summary="Search the audit log")
 def search(object_type: Short = None, object_id: Short = None, actor: Short = None, action: Short = None,
-           limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Annotated[int, Query(ge=0)] = 0,
+           limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Offset = 0,
            session: Session = db_session, principal: Principal = current_principal) -> EntryPage:
     rows, total = service.search(session, principal, object_type=object_type, object_id=object_id, actor=actor,
                                  action=action, limit=limit, offset=offset)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from dho.accounts.permissions import Principal, require
 from dho.audit import service
 from dho.web.deps import current_principal, db_session
+from dho.web.params import Offset
 from dho.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -21,7 +22,7 @@ Short = Annotated[str | None, Query(max_length=128)]
 @router.get("/audit", response_class=HTMLResponse)
 def audit_log(
     request: Request, object_type: Short = None, object_id: Short = None, actor: Short = None, action: Short = None,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0, verify: Annotated[str | None, Query(max_length=3)] = None,
+    offset: Offset = 0, verify: Annotated[str | None, Query(max_length=3)] = None,
     session: Session = db_session, principal: Principal = current_principal,
 ) -> Response:
     rows, total = service.search(session, principal, object_type=object_type or None, object_id=object_id or None,

@@ -14,6 +14,7 @@ from dho.accounts.permissions import Principal
 from dho.audit import service as audit
 from dho.reference import service
 from dho.web.deps import current_principal, db_session
+from dho.web.params import Offset
 from dho.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -27,7 +28,7 @@ def countries(
     request: Request, q: Text = None, region: Annotated[str | None, Query(max_length=8)] = None,
     income: Annotated[str | None, Query(max_length=8)] = None,
     members: Annotated[str | None, Query(max_length=3)] = None,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    offset: Offset = 0,
     session: Session = db_session, principal: Principal = current_principal,
 ) -> Response:
     locale = i18n.get_locale()

@@ -19,6 +19,7 @@ from dho.errors import DomainError, RateLimited, Unauthenticated
 from dho.reference import service as reference
 from dho.reference.models import ClassificationCode, Country
 from dho.web.deps import LANG_COOKIE, SESSION_COOKIE, cookie_secure, current_principal, db_session
+from dho.web.params import Id
 from dho.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -142,7 +143,7 @@ def account_token_create(
 
 
 @router.post("/account/tokens/{token_id}/revoke")
-def account_token_revoke(token_id: int, session: Session = db_session,
+def account_token_revoke(token_id: Id, session: Session = db_session,
                          principal: Principal = current_principal) -> Response:
     _require_login(principal)
     accounts.revoke_token(session, principal, token_id)
