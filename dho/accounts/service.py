@@ -294,9 +294,17 @@ def _verify(password_hash: str | None, password: str) -> bool:
 
 
 def _recent_failures(session: Session, *, email: str | None = None, ip: str | None = None) -> int:
+    """Failures in the window: per account, only those after its last successful sign-in; per
+    address, all of them (signing into one's own account must not reset an address's count)."""
     settings = get_settings()
     since = utcnow() - dt.timedelta(minutes=settings.login_window_minutes)
-    stmt = select(func.count()).select_from(LoginAttempt).where(LoginAttempt.at >= since,
+    if email is not None:
+        last_ok = session.execute(select(func.max(LoginAttempt.at)).where(
+            LoginAttempt.email == email, LoginAttempt.success.is_(True))).scalar_one()
+        if last_ok is not None:
+            last_ok = last_ok if last_ok.tzinfo else last_ok.replace(tzinfo=dt.UTC)
+            since = max(since, last_ok)
+    stmt = select(func.count()).select_from(LoginAttempt).where(LoginAttempt.at > since,
                                                                  LoginAttempt.success.is_(False))
     stmt = stmt.where(LoginAttempt.email == email) if email is not None else stmt.where(LoginAttempt.ip == ip)
     return session.execute(stmt).scalar_one()
@@ -324,7 +332,6 @@ def authenticate(session: Session, email: str, password: str, ip: str | None = N
         session.info["actor"] = principal_for(user, via="session").actor
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
-    session.execute(delete(LoginAttempt).where(LoginAttempt.email == email, LoginAttempt.success.is_(False)))
     session.info.setdefault("actor", principal_for(user, via="session").actor)
     session.flush()
     return user

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,12 @@ FILES = sorted({s[4] for s in SCHEMES} | {m[2] for m in MAPS} | {
 
 class ReferenceDataError(ValueError):
     pass
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, for search that ignores both on every database."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
 def sort_key(code: str) -> str:
@@ -108,7 +115,8 @@ def read_release(directory: Path = DATA_DIR) -> Release:
             "iso_numeric": int(float(r["iso_numeric"])) if r["iso_numeric"] else None,
             "who_code": r["who_code"] or None,
             "name": r["name"],
-            "name_fr": official_fr.get(r["iso3"]) or cldr_fr.get(r["iso2"]) or r["name"],
+            "name_fr": (name_fr := official_fr.get(r["iso3"]) or cldr_fr.get(r["iso2"]) or r["name"]),
+            "search_text": fold(" | ".join(filter(None, (r["name"], name_fr, r["iso3"], r["iso2"])))),
             "who_member": _bool(r["who_member"], where),
             "who_region": r["who_region"] or None,
             "who_region_before_2025": r["who_region_before_2025"] or None,

@@ -41,6 +41,8 @@ class Country(ReferenceTable):
     who_code: Mapped[str | None] = mapped_column(String(8))
     name: Mapped[str] = mapped_column(String(200), index=True)
     name_fr: Mapped[str | None] = mapped_column(String(200))
+    # names and codes folded (lower case, no accents) so search behaves the same on every database
+    search_text: Mapped[str | None] = mapped_column(String(600))
     who_member: Mapped[bool] = mapped_column(Boolean, default=False)
     who_region: Mapped[str | None] = mapped_column(ForeignKey("ref_who_region.code"), index=True)
     who_region_before_2025: Mapped[str | None] = mapped_column(ForeignKey("ref_who_region.code"))

@@ -202,10 +202,8 @@ def search_countries(
 ) -> tuple[list[Country], int]:
     stmt = select(Country).where(Country.retired.is_(False))
     if q:
-        like = f"%{q.strip().lower()}%"
-        stmt = stmt.where(or_(func.lower(Country.name).like(like), func.lower(Country.name_fr).like(like),
-                              func.lower(Country.iso3) == q.strip().lower(),
-                              func.lower(Country.iso2) == q.strip().lower()))
+        folded = loader.fold(q.strip()).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Country.search_text.like(f"%{folded}%", escape="\\"))
     if region:
         stmt = stmt.where(Country.who_region == region)
     if income:

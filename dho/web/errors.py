@@ -73,8 +73,10 @@ def install(app: FastAPI) -> None:
         errors = []
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-            message = i18n._("is not valid JSON") if err.get("type") == "json_invalid" else message_for(err)
-            errors.append(FieldError(".".join(loc) or "body", message))
+            if err.get("type") == "json_invalid":
+                errors.append(FieldError("body", i18n._("is not valid JSON")))
+                continue
+            errors.append(FieldError(".".join(loc) or "body", message_for(err)))
         return problem(request, 422, "validation-failed", TITLES[422], i18n._("Some values are not valid."), errors)
 
     @app.exception_handler(StarletteHTTPException)
