@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -121,6 +123,7 @@ def load(session: Session, principal: Principal, directory: Path | None = None) 
         if was_empty and added:
             changes.append(Change("load", model.__tablename__, "*", None, {"rows": added}))
 
+    _SMALL_CACHE.clear()
     unchanged = not changes
     if not unchanged:
         summary = {"checksum": release.checksum, "counts": counts}
@@ -161,14 +164,47 @@ def country_name(country: Country, locale: str = "en") -> str:
     return country.name
 
 
-def regions(session: Session) -> list[WhoRegion]:
-    return list(session.execute(select(WhoRegion).order_by(WhoRegion.code)).scalars())
+@dataclass(frozen=True)
+class NamedCode:
+    """A region or income group as plain values (safe to cache and share between requests)."""
+
+    code: str
+    name_en: str
+    name_fr: str
+    office: str = ""
 
 
-def income_group_names(session: Session) -> list[IncomeGroupName]:
+_SMALL_CACHE: dict[tuple[str, str], tuple[float, list[NamedCode]]] = {}
+_SMALL_CACHE_SECONDS = 60.0
+
+
+def _cached(session: Session, key: str, load: Callable[[], list[NamedCode]]) -> list[NamedCode]:
+    """Tiny lists that change only with a reference release: cached per database for a minute
+    (cleared at once by a load in this process)."""
+    cache_key = (str(session.get_bind().url), key)
+    hit = _SMALL_CACHE.get(cache_key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < _SMALL_CACHE_SECONDS:
+        return hit[1]
+    value = load()
+    _SMALL_CACHE[cache_key] = (now, value)
+    return value
+
+
+def regions(session: Session) -> list[NamedCode]:
+    return _cached(session, "regions", lambda: [
+        NamedCode(r.code, r.name_en, r.name_fr, r.office)
+        for r in session.execute(select(WhoRegion).order_by(WhoRegion.code)).scalars()])
+
+
+def income_group_names(session: Session) -> list[NamedCode]:
     order = {"LIC": 0, "LMC": 1, "UMC": 2, "HIC": 3}
-    rows = list(session.execute(select(IncomeGroupName)).scalars())
-    return sorted(rows, key=lambda r: order.get(r.code, 9))
+
+    def load() -> list[NamedCode]:
+        rows = [NamedCode(r.code, r.name_en, r.name_fr) for r in session.execute(select(IncomeGroupName)).scalars()]
+        return sorted(rows, key=lambda r: order.get(r.code, 9))
+
+    return _cached(session, "income_groups", load)
 
 
 def get_country(session: Session, iso3: str) -> Country:

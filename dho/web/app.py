@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
+from http.cookies import SimpleCookie
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.responses import Response
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dho import __version__, i18n
@@ -73,31 +73,55 @@ class _TooLarge(Exception):
     pass
 
 
-class Shell(BaseHTTPMiddleware):
-    """Per request: choose the language, then add security headers and any new CSRF cookie."""
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", CSP.encode()),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+
+class Shell:
+    """Per request: choose the language; on the response add security headers and any new CSRF
+    cookie. A plain ASGI middleware (no extra task or stream per request)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
         lang = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) \
             or i18n.negotiate(request.headers.get("accept-language")) or get_settings().default_locale
         token = i18n.set_locale(lang if lang in i18n.LOCALES else i18n.DEFAULT)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS:
+                    if name.decode() not in headers:
+                        headers.raw.append((name, value))
+                if "text/html" in headers.get("content-type", ""):
+                    headers.setdefault("cache-control", "no-store")
+                    headers.setdefault("vary", "Cookie, Accept-Language")
+                new_csrf = scope.get("state", {}).get("new_csrf_cookie")
+                if new_csrf:
+                    cookie = SimpleCookie()
+                    cookie[CSRF_COOKIE] = new_csrf
+                    morsel = cookie[CSRF_COOKIE]
+                    morsel.update({"httponly": True, "samesite": "lax", "max-age": "86400", "path": "/"})
+                    if cookie_secure(request):
+                        morsel["secure"] = True
+                    headers.append("set-cookie", morsel.OutputString())
+            await send(message)
+
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_with_headers)
         finally:
             i18n.reset_locale(token)
-        new_csrf = getattr(request.state, "new_csrf_cookie", None)
-        if new_csrf:
-            response.set_cookie(CSRF_COOKIE, new_csrf, httponly=True, samesite="lax", secure=cookie_secure(request),
-                                max_age=86400)
-        headers = response.headers
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        if "text/html" in headers.get("content-type", ""):
-            headers.setdefault("Cache-Control", "no-store")
-            headers.setdefault("Vary", "Cookie, Accept-Language")
-        return response
 
 
 def create_app(database_url: str | None = None, *, db: Database | None = None) -> FastAPI:
