@@ -126,6 +126,13 @@ def pg_templates(pg_server: PgServer | None) -> dict[str, str] | None:
 # ---------------------------------------------------------------- per-test databases
 
 
+def _pg_or_skip(request: pytest.FixtureRequest) -> PgServer:
+    server: PgServer | None = request.getfixturevalue("pg_server")
+    if server is None:
+        pytest.skip(getattr(pytest, "pg_unavailable_reason", "PostgreSQL not reachable"))
+    return server
+
+
 def _fresh(request: pytest.FixtureRequest, backend: str, template: str, tmp_path: Path) -> Iterator[Database]:
     if backend == "sqlite":
         templates = request.getfixturevalue("sqlite_templates")
@@ -135,9 +142,7 @@ def _fresh(request: pytest.FixtureRequest, backend: str, template: str, tmp_path
         yield db
         db.dispose()
         return
-    server: PgServer | None = request.getfixturevalue("pg_server")
-    if server is None:
-        pytest.skip(getattr(pytest, "pg_unavailable_reason", "PostgreSQL not reachable"))
+    server = _pg_or_skip(request)
     templates = request.getfixturevalue("pg_templates")
     name = f"dho_t_{RUN_ID}_{uuid.uuid4().hex[:10]}"
     db = Database(server.create(name, templates[template]))
@@ -174,9 +179,7 @@ def empty_db(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> It
         yield db
         db.dispose()
         return
-    server: PgServer | None = request.getfixturevalue("pg_server")
-    if server is None:
-        pytest.skip(getattr(pytest, "pg_unavailable_reason", "PostgreSQL not reachable"))
+    server = _pg_or_skip(request)
     name = f"dho_e_{RUN_ID}_{uuid.uuid4().hex[:10]}"
     db = Database(server.create(name))
     yield db

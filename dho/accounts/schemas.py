@@ -11,15 +11,19 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from dho.accounts.models import ORGANISATION_KINDS, ROLES
 from dho.i18n import _
 
+# C0 controls (but tab and line breaks), DEL, C1 controls, and the bidirectional overrides that can
+# make text display differently from what it is.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
 
 def _no_control_chars(value: str) -> str:
-    if re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", value):
+    if CONTROL.search(value):
         raise ValueError(_("must not contain control characters"))
     return value
 
 
 def _email(value: str) -> str:
-    value = value.strip().lower()
+    value = _no_control_chars(value).strip().lower()
     if not re.fullmatch(r"[^@\s]{1,64}@[^@\s]{1,189}\.[a-z0-9-]{2,63}", value):
         raise ValueError(_("is not a valid e-mail address"))
     return value
@@ -28,11 +32,14 @@ def _email(value: str) -> str:
 def _url(value: str | None) -> str | None:
     if value in (None, ""):
         return None
-    if not re.fullmatch(r"https?://[^\s<>\"']{3,490}", value):
+    # printable ASCII only: international domain names are written in their xn-- form
+    if not re.fullmatch(r"https?://[!#-&(-;=?-~]{3,490}", value):
         raise ValueError(_("must be an http(s) address"))
     return value
 
 
+Acronym = Annotated[str | None, StringConstraints(strip_whitespace=True, max_length=40),
+                    AfterValidator(lambda v: _no_control_chars(v) or None if v else None)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
                  AfterValidator(_no_control_chars)]
 Email = Annotated[str, StringConstraints(max_length=254), AfterValidator(_email)]
@@ -51,8 +58,7 @@ class StrictIn(BaseModel):
 
 class OrganisationIn(StrictIn):
     name: Name
-    acronym: Annotated[str | None, StringConstraints(max_length=40), AfterValidator(
-        lambda v: _no_control_chars(v) if v else None)] = None
+    acronym: Acronym = None
     kind: OrganisationKind
     country_iso3: Iso3 | None = None
     website: Url = None
@@ -62,7 +68,7 @@ class OrganisationPatch(StrictIn):
     version: int = Field(ge=1, le=2_147_483_647,
                          description="The version you edited; a stale version is refused with 409")
     name: Name | None = None
-    acronym: Annotated[str | None, StringConstraints(max_length=40)] = None
+    acronym: Acronym = None
     kind: OrganisationKind | None = None
     country_iso3: Iso3 | None = None
     website: Url = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from dho.accounts.models import ApiToken, LoginAttempt, Organisation, RoleGrant, User, WebSession
 from dho.accounts.permissions import CLI_OPERATOR, Grant, Principal, Target, authorize, require
-from dho.accounts.schemas import GrantIn, OrganisationIn, OrganisationPatch, TokenIn, UserIn
+from dho.accounts.schemas import CONTROL, GrantIn, OrganisationIn, OrganisationPatch, TokenIn, UserIn
 from dho.config import get_settings
 from dho.db import utcnow
 from dho.errors import Conflict, FieldError, Forbidden, NotFound, RateLimited, Unauthenticated, ValidationFailed
@@ -315,6 +316,8 @@ def authenticate(session: Session, email: str, password: str, ip: str | None = N
     attempt is refused, right or wrong, until the window has passed. Commits its own record."""
     settings = get_settings()
     email = (email or "").strip().lower()[:254]
+    if CONTROL.search(email):
+        email = ""  # never reaches a query (PostgreSQL refuses NUL); counts as an unknown account
     if (_recent_failures(session, email=email) >= settings.login_max_failures
             or (ip and _recent_failures(session, ip=ip) >= settings.login_max_failures_per_ip)):
         raise RateLimited(ngettext(
@@ -386,6 +389,8 @@ def end_session(session: Session, cookie_value: str | None) -> None:
 # ---------------------------------------------------------------- API tokens
 
 TOKEN_PREFIX = "dho"  # noqa: S105 (a public marker, not a secret)
+# dho_<12 hex digits>_<43 URL-safe base64 characters>; anything else is refused before any query
+TOKEN_SHAPE = re.compile(r"dho_([0-9a-f]{12})_([A-Za-z0-9_-]{43})")
 
 
 def create_token(session: Session, principal: Principal, data: TokenIn | dict[str, Any],
@@ -432,11 +437,12 @@ def revoke_token(session: Session, principal: Principal, token_id: int) -> ApiTo
 
 def authenticate_token(session: Session, raw: str) -> Principal:
     """Resolve ``Authorization: Bearer dho_<prefix>_<secret>``; any problem is 401."""
-    parts = (raw or "").split("_", 2)
-    if len(raw or "") > 200 or len(parts) != 3 or parts[0] != TOKEN_PREFIX or not parts[1] or not parts[2]:
+    shape = TOKEN_SHAPE.fullmatch(raw or "")
+    if shape is None:
         raise Unauthenticated(_("Malformed API token."))
-    token = session.execute(select(ApiToken).where(ApiToken.prefix == parts[1])).scalar_one_or_none()
-    if token is None or not hmac.compare_digest(token.secret_hash, _sha256(parts[2])):
+    prefix, secret = shape.groups()
+    token = session.execute(select(ApiToken).where(ApiToken.prefix == prefix)).scalar_one_or_none()
+    if token is None or not hmac.compare_digest(token.secret_hash, _sha256(secret)):
         raise Unauthenticated(_("Unknown API token."))
     if token.revoked_at is not None:
         raise Unauthenticated(_("This API token was revoked."))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 from http.cookies import SimpleCookie
 from pathlib import Path
+from urllib.parse import unquote
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.staticfiles import StaticFiles
@@ -12,6 +14,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dho import __version__, i18n
+from dho.accounts.schemas import CONTROL
 from dho.config import get_settings
 from dho.db import Database, import_all_models
 from dho.web import errors
@@ -24,8 +27,10 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
 
 
-class BodyLimit:
-    """Refuse request bodies over the configured size, whether or not Content-Length is sent."""
+class RequestGuard:
+    """Refuse, before any application code runs: addresses with control characters (a NUL byte
+    would reach PostgreSQL, which rejects it) and bodies over the configured size, whether or not
+    a Content-Length is sent (a streamed body of unknown length is read here up to the limit)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int):
         self.app = app
@@ -35,42 +40,57 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    too_big = int(value) > self.max_bytes
-                except ValueError:
-                    too_big = True
-                if too_big:
-                    await self._refuse(scope, send)
-                    return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        query = unquote(scope.get("query_string", b"").decode("latin-1"))
+        if CONTROL.search(scope.get("path", "")) or CONTROL.search(query):
+            await _refuse(send, 400, "bad-request", "Bad request",
+                          "The address contains control characters.")
+            return
+        headers = dict(scope.get("headers", []))
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > self.max_bytes:
+                await _refuse(send, 413, "payload-too-large", "Request too large",
+                              "The request body is larger than the server accepts.")
+                return
+            await self.app(scope, receive, send)  # the server delivers no more than declared
+            return
+        if b"transfer-encoding" not in headers:
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                await _refuse(send, 413, "payload-too-large", "Request too large",
+                              "The request body is larger than the server accepts.")
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        whole = b"".join(chunks)
+        delivered = False
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._refuse(scope, send)
+        async def replay() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": whole, "more_body": False}
+            return await receive()
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
-        body = (b'{"type":"/problems/payload-too-large","title":"Request too large","status":413,'
-                b'"detail":"The request body is larger than the server accepts."}')
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/problem+json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await self.app(scope, replay, send)
 
 
-class _TooLarge(Exception):
-    pass
+async def _refuse(send: Send, status: int, slug: str, title: str, detail: str) -> None:
+    body = json.dumps({"type": f"/problems/{slug}", "title": title, "status": status, "detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/problem+json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 SECURITY_HEADERS = [
@@ -139,7 +159,7 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
     app.state.db = db or Database(database_url or settings.database_url)
     errors.install(app)
     app.add_middleware(Shell)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestGuard, max_bytes=settings.max_request_bytes)
 
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     for prefix, folder in (("/vendor/htmx", ASSETS_DIR / "htmx.org" / "dist"),

@@ -25,14 +25,8 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
 def _session_dep(request: Request) -> Iterator[Session]:
-    db = request.app.state.db
-    with db.sessions() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with request.app.state.db.session() as session:
+        yield session
 
 
 db_session = Depends(_session_dep, scope="function")

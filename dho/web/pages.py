@@ -72,7 +72,7 @@ def login(
     response.set_cookie(SESSION_COOKIE, new.cookie_value, httponly=True, samesite="lax", secure=secure,
                         max_age=int(new.record.expires_at.timestamp() - new.record.created_at.timestamp()))
     if user.locale:
-        response.set_cookie(LANG_COOKIE, user.locale, samesite="lax", secure=secure, max_age=365 * 86400)
+        response.set_cookie(LANG_COOKIE, user.locale, httponly=True, samesite="lax", secure=secure, max_age=365 * 86400)
     return response
 
 
@@ -96,7 +96,8 @@ def language(
     if principal.user_id is not None:
         accounts.set_locale(session, principal, principal.user_id, lang)
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(LANG_COOKIE, lang, samesite="lax", secure=cookie_secure(request), max_age=365 * 86400)
+    response.set_cookie(LANG_COOKIE, lang, httponly=True, samesite="lax", secure=cookie_secure(request),
+                        max_age=365 * 86400)
     return response
 
 

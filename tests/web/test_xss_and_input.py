@@ -268,11 +268,6 @@ def test_json_responses_are_not_html(client, demo_db, hostile):
         assert r.headers["x-content-type-options"] == "nosniff"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DEFECT (markup, not security): the form macros in dho/web/templates/_macros.html print their "
-    "`attrs` argument with {{ attrs }}, which autoescaping turns into autocomplete=&#34;username&#34;, "
-    "maxlength=&#34;200&#34;, aria-describedby=&#34;login-error&#34;... so none of these attributes "
-    "reach the browser. Pass them as Markup or build them in the macro."))
 def test_form_field_attributes_are_rendered_as_attributes(client):
     html = client.get("/login").text
     assert 'autocomplete="username"' in html
@@ -442,12 +437,6 @@ def test_oversized_streamed_bodies_write_nothing(client, demo_db):
     assert written(demo_db) == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DEFECT: a streamed (chunked, no Content-Length) body over DHO max_request_bytes is answered 400 "
-    "'There was an error parsing the body' instead of 413: dho.web.app.BodyLimit raises _TooLarge from "
-    "inside receive(), and FastAPI's body parsing (and Starlette's form parser) turn any exception into "
-    "a 400 before BodyLimit can catch it. Make BodyLimit answer 413 itself on overflow (send the 413 "
-    "and return an http.disconnect to the app) or translate the 400 when its own flag is set."))
 def test_oversized_streamed_bodies_are_413(client, demo_db):
     h = admin_bearer(demo_db)
     r = client.post("/api/organisations", content=_chunks(3_000_000),
@@ -593,13 +582,6 @@ def test_bad_input_on_the_sign_in_and_language_forms(client, demo_db):
     assert written(demo_db) == before
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DEFECT: control characters (NUL, BEL, ESC...) are accepted in three text fields that lack the "
-    "_no_control_chars check of dho/accounts/schemas.py: OrganisationPatch.acronym (OrganisationIn has "
-    "it), the website (_url's [^\\s<>\"'] lets \\x00-\\x1f through) and the user e-mail (_email's "
-    "[^@\\s] likewise). They are stored as given; on PostgreSQL a NUL byte then fails in the driver "
-    "('text fields cannot contain NUL') and the request is a 500. Apply _no_control_chars to these "
-    "fields too (and keep it in the e-mail and URL patterns)."))
 def test_control_characters_are_refused_in_every_text_field(client, demo_db):
     h = admin_bearer(demo_db)
     org_id = _ids(demo_db)["org"]
@@ -619,22 +601,7 @@ def test_control_characters_are_refused_in_every_text_field(client, demo_db):
     assert written(demo_db) == before and org_rows(demo_db) == orgs
 
 
-NUL_DEFECT = (
-    "DEFECT (PostgreSQL only): a NUL byte anywhere in a query or path parameter, the sign-in e-mail or a "
-    "Bearer token reaches PostgreSQL, whose driver refuses it (psycopg.DataError 'PostgreSQL text fields "
-    "cannot contain NUL (0x00) bytes'), and the request is a 500: /api/organisations?q=%00, "
-    "/organisations?q=, /api/organisations?kind=, /organisations?country=, /api/countries?q=, "
-    "/countries?q=, /api/countries/A%00B, /countries/A%00B, /api/classifications/<x%00>/codes, "
-    "POST /login with email containing NUL (dho.accounts.service.authenticate), and "
-    "'Authorization: Bearer dho_ab%00cd_x' (authenticate_token). SQLite accepts the byte. Refuse NUL "
-    "(and other control characters) in one place: e.g. a shared bounded Text parameter type with a "
-    "pattern, a check in authenticate()/authenticate_token() before querying, or a middleware that "
-    "answers 400/422 for %00 in the URL.")
-
-
 def test_nul_bytes_in_any_input_are_refused_cleanly(client, demo_db, backend, request):
-    if backend == "postgresql":
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=NUL_DEFECT))
     lenient = browser(client)
     before = written(demo_db)
     answers = {}
@@ -768,9 +735,6 @@ def test_cookies_are_httponly_samesite_lax_and_secure(client, demo_db):
         assert "httponly" in [a.strip().lower() for a in cookies[name].split(";")], cookies[name]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DEFECT (hardening, low): the language cookie dho_lang is set without HttpOnly "
-    "(dho/web/pages.py login() and language()); no script needs to read it."))
 def test_every_cookie_is_httponly(client, demo_db):
     token = csrf_from(client.get("/").text)
     r = client.post("/language", data={"lang": "fr", "csrf_token": token}, follow_redirects=False)
