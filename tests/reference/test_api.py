@@ -33,7 +33,7 @@ def test_classification_api(client):
 
 
 @pytest.mark.parametrize(("url", "status"), [
-    ("/api/countries/XXX", 404), ("/api/countries/%00%00", 404), ("/api/classifications/nope/codes", 404),
+    ("/api/countries/XXX", 404), ("/api/countries/%00%00", 400), ("/api/classifications/nope/codes", 404),
     ("/api/classifications/cdhi2018-dhi/codes/99.99", 404),
     ("/api/countries?limit=0", 422), ("/api/countries?limit=100000", 422), ("/api/countries?offset=-1", 422),
     ("/api/countries?region=%3Cscript%3E", 422), ("/api/countries?q=" + "a" * 500, 422),
