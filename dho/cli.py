@@ -23,10 +23,12 @@ user_app = typer.Typer(help="User accounts and roles", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log", no_args_is_help=True)
 reference_app = typer.Typer(help="Reference data", no_args_is_help=True)
+maturity_app = typer.Typer(help="Maturity frameworks, assessments and scores", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(reference_app, name="reference")
+app.add_typer(maturity_app, name="maturity")
 
 out = Console()
 err = Console(stderr=True)
@@ -70,14 +72,9 @@ def unit(url: str | None, as_user: str | None = None) -> Iterator[tuple[Session,
 
 
 def do_init(db: Database, load_reference: bool = True) -> dict | None:
-    from dho.accounts.permissions import CLI_OPERATOR
-    from dho.reference import service as reference
+    from dho.bootstrap import initialise
 
-    migrate(db)
-    if not load_reference:
-        return None
-    with db.session() as session:
-        return reference.load(session, CLI_OPERATOR).as_dict()
+    return initialise(db, load_reference)
 
 
 @app.command()
@@ -91,6 +88,8 @@ def init(database: DatabaseOpt = None,
     out.print(f"Database ready at {db.engine.url.render_as_string(hide_password=True)}")
     if summary:
         out.print("Reference data: " + ("already up to date" if summary["unchanged"] else "loaded"))
+        if summary["frameworks"]:
+            out.print("Maturity frameworks loaded: " + ", ".join(summary["frameworks"]))
 
 
 @reference_app.command("load")
@@ -364,6 +363,113 @@ def import_cmd(archive_file: Path, database: DatabaseOpt = None, as_user: AsOpt 
     with unit(database, as_user) as (session, principal):
         counts = archive.restore(session, principal, doc)
     out.print(f"Imported {sum(counts.values())} rows in {len(counts)} tables.")
+
+
+# ---------------------------------------------------------------- maturity
+
+
+@maturity_app.command("lint")
+def maturity_lint(
+    files: Annotated[list[Path] | None, typer.Argument(help="Framework files (default: the shipped ones)")] = None,
+    strict: Annotated[bool, typer.Option(help="Treat warnings as errors")] = False,
+) -> None:
+    """Check frameworks: one descriptor per phase, unique codes, numeric bands without gaps or overlaps."""
+    from dho.maturity import service as maturity
+    from dho.maturity.lint import lint
+
+    docs: list[tuple[str, object]] = []
+    if files:
+        for f in files:
+            try:
+                docs.append((str(f), json.loads(f.read_text(encoding="utf-8"))))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                fail(f"{f}: cannot read a JSON framework ({exc})")
+    else:
+        frameworks, _cw = maturity.shipped_documents()
+        docs = [(str(d["id"]), d) for d in frameworks]
+    bad = 0
+    for name, doc in docs:
+        findings = lint(doc)
+        for finding in findings:
+            print(f"{name}: {finding}")
+        bad += sum(1 for f in findings if f.level == "error" or strict)
+        if not findings:
+            print(f"{name}: no findings")
+    if bad:
+        raise typer.Exit(1)
+
+
+@maturity_app.command("import")
+def maturity_import(
+    file: Path,
+    fmt: Annotated[str, typer.Option("--format", help="gdhm-csv or json")] = "gdhm-csv",
+    published: Annotated[bool, typer.Option(help="Data already published elsewhere: import it as published "
+                                                 "(Secretariat; the CLI acts as the platform admin)")] = False,
+    framework: Annotated[str, typer.Option(help="Framework of a GDHM CSV file")] = "gdhm-current",
+    database: DatabaseOpt = None, as_user: AsOpt = None,
+) -> None:
+    """Import assessments; every row is checked first and any error imports nothing."""
+    from dho.maturity import transfer
+
+    with errors_to_lines():
+        data = file.read_bytes()
+    with unit(database, as_user) as (session, principal):
+        summary = transfer.import_file(session, principal, data, fmt, published, framework)
+    out.print(f"Imported {summary['rows']} assessments ({summary['created']} new, {summary['updated']} updated)"
+              + (", published." if published else "."))
+
+
+@maturity_app.command("export")
+def maturity_export(
+    output: Annotated[Path, typer.Argument(help="File to write, '-' for stdout")],
+    fmt: Annotated[str, typer.Option("--format", help="gdhm-csv or json")] = "gdhm-csv",
+    country: str | None = None, year: int | None = None, framework: str = "gdhm-current",
+    database: DatabaseOpt = None, as_user: AsOpt = None,
+) -> None:
+    """Export assessments in the GDHM CSV layout or as JSON."""
+    from dho.maturity import transfer
+
+    if fmt not in transfer.FORMATS:
+        fail("format must be gdhm-csv or json")
+    with unit(database, as_user) as (session, principal):
+        if fmt == "json":
+            text = json.dumps(transfer.export_json(session, principal, framework, country, year),
+                              ensure_ascii=False, indent=1)
+        else:
+            text = transfer.export_gdhm_csv(session, principal, framework, country, year)
+    if str(output) == "-":
+        sys.stdout.write(text)
+    else:
+        with errors_to_lines():
+            output.write_text(text, encoding="utf-8")
+
+
+@maturity_app.command("score")
+def maturity_score(
+    country: Annotated[str | None, typer.Option(help="ISO3 code")] = None,
+    year: int | None = None,
+    rule: Annotated[str, typer.Option(help="Phase rule: gdhm or nearest")] = "nearest",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON keyed ISO3:YEAR")] = False,
+    framework: str = "gdhm-current",
+    database: DatabaseOpt = None,
+) -> None:
+    """Scores and phases of published assessments."""
+    from dho.maturity import service as maturity
+
+    if rule not in ("gdhm", "nearest"):
+        fail("rule must be gdhm or nearest")
+    with unit(database) as (session, _principal):
+        scores = maturity.published_scores(session, country=country, year=year, framework_id=framework, rule=rule)
+    if as_json:
+        print(json.dumps({key: s.as_dict() for key, s in scores.items()}, sort_keys=True))
+        return
+    table = Table(title=f"Published maturity scores (phase rule: {rule})")
+    for col in ("country:year", "overall", "phase", "completeness"):
+        table.add_column(col)
+    for key, s in scores.items():
+        d = s.overall.as_dict()
+        table.add_row(key, str(d["score"]), str(d["phase"]), f"{s.overall.answered}/{s.overall.total}")
+    out.print(table)
 
 
 @app.command("version")

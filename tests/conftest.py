@@ -19,8 +19,7 @@ import pytest
 os.environ.setdefault("DHO_COOKIE_SECURE", "true")
 os.environ.setdefault("DHO_SECRET_KEY", "test-secret-key-not-for-production")
 
-from dho.accounts.permissions import CLI_OPERATOR
-from dho.db import Database, import_all_models, migrate
+from dho.db import Database, import_all_models
 
 import_all_models()
 
@@ -31,11 +30,9 @@ RUN_ID = uuid.uuid4().hex[:8]
 
 def _prepare(db: Database, demo: bool) -> None:
     from dho import demo as demo_data
-    from dho.reference import service as reference
+    from dho.bootstrap import initialise
 
-    migrate(db)
-    with db.session() as session:
-        reference.load(session, CLI_OPERATOR)
+    initialise(db)
     if demo:
         with db.session() as session:
             demo_data.load(session)

@@ -22,7 +22,7 @@ ORGANISATION_KINDS = (
     "other",
 )
 
-ROLES = ("admin", "secretariat", "regional", "country_focal_point", "partner", "viewer")
+ROLES = ("admin", "secretariat", "regional", "country_focal_point", "respondent", "partner", "viewer")
 
 
 class Organisation(Base):

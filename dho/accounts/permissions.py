@@ -152,7 +152,19 @@ RULES: dict[str, Rule] = {
     "unpublished.read": Rule(
         _("Read records that are not published yet"), "read",
         {"admin": _anywhere, "secretariat": _anywhere, "regional": _own_region,
-         "country_focal_point": _own_country, "partner": _own_organisation, "viewer": _viewer_scope},
+         "country_focal_point": _own_country, "respondent": _own_country, "partner": _own_organisation,
+         "viewer": _viewer_scope},
+    ),
+    "maturity.respond": Rule(
+        _("Answer a country's maturity questionnaire"), "write",
+        {"admin": _anywhere, "country_focal_point": _own_country, "respondent": _own_country},
+    ),
+    "maturity.import_published": Rule(
+        _("Import assessments already published elsewhere straight into the published state"), "admin",
+        {"admin": _anywhere, "secretariat": _anywhere},
+    ),
+    "maturity.framework.manage": Rule(
+        _("Add or change maturity frameworks"), "admin", {"admin": _anywhere},
     ),
 }
 

@@ -240,7 +240,7 @@ def grant_role(session: Session, principal: Principal, user_id: int, data: Grant
     authorize(session, principal, "user.manage")
     scope_fields = {
         "admin": set(), "secretariat": set(), "regional": {"region_code"},
-        "country_focal_point": {"country_iso3"}, "partner": {"organisation_id"},
+        "country_focal_point": {"country_iso3"}, "respondent": {"country_iso3"}, "partner": {"organisation_id"},
         "viewer": None,  # optional: a country, a region, or everywhere
     }[data.role]
     given = {k for k in ("country_iso3", "region_code", "organisation_id") if getattr(data, k) is not None}

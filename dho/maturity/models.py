@@ -1,0 +1,145 @@
+"""Maturity: frameworks (versioned documents), assessments, answers, reviews, published versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dho.db import Base, UTCDateTime, utcnow
+
+STATUSES = ("draft", "submitted", "in_review", "returned", "reviewed", "approved", "published")
+CONFIDENCE = ("low", "medium", "high")
+
+
+class Framework(Base):
+    """A maturity framework edition. ``document`` is the whole framework file (canonical JSON):
+    components, indicators, phase descriptors in English and French, numeric bands."""
+
+    __tablename__ = "maturity_framework"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    edition: Mapped[str] = mapped_column(String(20))
+    title_en: Mapped[str] = mapped_column(String(200))
+    title_fr: Mapped[str] = mapped_column(String(200))
+    document: Mapped[str] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(String(16))  # shipped or uploaded
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Indicator(Base):
+    """One indicator of a framework, derived from its document (the document is what is audited)."""
+
+    __tablename__ = "maturity_indicator"
+    __audited__ = False
+
+    framework_id: Mapped[str] = mapped_column(ForeignKey("maturity_framework.id", ondelete="CASCADE"),
+                                              primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    component_id: Mapped[str] = mapped_column(String(16))
+    component_position: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+    parent_code: Mapped[str | None] = mapped_column(String(16))
+    core: Mapped[bool] = mapped_column(Boolean)
+    title_en: Mapped[str] = mapped_column(Text)
+    title_fr: Mapped[str] = mapped_column(Text)
+
+
+class Crosswalk(Base):
+    __tablename__ = "maturity_crosswalk"
+    __audited__ = False
+    __table_args__ = (UniqueConstraint("from_framework", "from_code", "to_framework"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    from_framework: Mapped[str] = mapped_column(ForeignKey("maturity_framework.id", ondelete="CASCADE"))
+    from_code: Mapped[str] = mapped_column(String(16))
+    to_framework: Mapped[str] = mapped_column(ForeignKey("maturity_framework.id", ondelete="CASCADE"))
+    to_code: Mapped[str | None] = mapped_column(String(16))
+    relationship: Mapped[str] = mapped_column(String(40))  # FHIR ConceptMap terms
+
+
+class Assessment(Base):
+    """One country's (or subnational unit's) assessment for a year with one framework."""
+
+    __tablename__ = "maturity_assessment"
+    __table_args__ = (UniqueConstraint("country_iso3", "subdivision", "year", "framework_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    country_iso3: Mapped[str] = mapped_column(ForeignKey("ref_country.iso3"), index=True)
+    subdivision: Mapped[str] = mapped_column(String(16), default="")  # "" = national; else ISO 3166-2
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    framework_id: Mapped[str] = mapped_column(ForeignKey("maturity_framework.id"))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    published_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class Response(Base):
+    """One respondent's answer to one indicator (several respondents may answer)."""
+
+    __tablename__ = "maturity_response"
+    __table_args__ = (UniqueConstraint("assessment_id", "respondent_id", "indicator_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("maturity_assessment.id", ondelete="CASCADE"), index=True)
+    respondent_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    indicator_code: Mapped[str] = mapped_column(String(16))
+    phase: Mapped[int | None] = mapped_column(Integer)  # None with not_available
+    not_available: Mapped[bool] = mapped_column(Boolean, default=False)
+    rationale: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[str] = mapped_column(String(8), default="medium")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class Answer(Base):
+    """The country's consolidated answer to one indicator, set by its focal point."""
+
+    __tablename__ = "maturity_answer"
+    __table_args__ = (UniqueConstraint("assessment_id", "indicator_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("maturity_assessment.id", ondelete="CASCADE"), index=True)
+    indicator_code: Mapped[str] = mapped_column(String(16))
+    phase: Mapped[int | None] = mapped_column(Integer)
+    not_available: Mapped[bool] = mapped_column(Boolean, default=False)
+    rationale: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[str] = mapped_column(String(8), default="medium")
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class ReviewComment(Base):
+    __tablename__ = "maturity_review_comment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("maturity_assessment.id", ondelete="CASCADE"), index=True)
+    indicator_code: Mapped[str | None] = mapped_column(String(16))  # None: about the whole assessment
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PublishedVersion(Base):
+    """A frozen copy of a published assessment: its answers and the rule-independent facts."""
+
+    __tablename__ = "maturity_published_version"
+    __table_args__ = (UniqueConstraint("assessment_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("maturity_assessment.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    published_by: Mapped[str] = mapped_column(String(254))
+    snapshot: Mapped[str] = mapped_column(Text)  # canonical JSON: {"answers": {code: {phase, not_available, ...}}}

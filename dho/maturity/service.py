@@ -1,0 +1,496 @@
+"""Maturity: frameworks, assessments, answers, the review workflow and scores.
+
+Every write checks permission through the one permission module, validates, writes, and is
+recorded in the audit log by the flush hook, in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from dho.accounts.permissions import Principal, Target, authorize, can, require
+from dho.audit.chain import Change, record
+from dho.errors import Conflict, FieldError, Forbidden, NotFound, ValidationFailed
+from dho.i18n import _
+from dho.jsonutil import canonical_json
+from dho.maturity import scoring
+from dho.maturity.lint import lint
+from dho.maturity.models import (
+    CONFIDENCE,
+    Answer,
+    Assessment,
+    Crosswalk,
+    Framework,
+    Indicator,
+    PublishedVersion,
+    Response,
+    ReviewComment,
+)
+from dho.reference import service as reference
+
+FRAMEWORK_DIR = Path(__file__).parent / "frameworks"
+DEFAULT_FRAMEWORK = "gdhm-current"
+MAX_RATIONALE = 5000
+
+
+# ---------------------------------------------------------------- frameworks
+
+
+def _target(session: Session, iso3: str) -> Target:
+    return Target(country_iso3=iso3, region_code=reference.region_of(session, iso3))
+
+
+def _write_framework(session: Session, doc: dict[str, Any], origin: str) -> tuple[Framework, bool]:
+    text = canonical_json(doc)
+    checksum = hashlib.sha256(text.encode()).hexdigest()
+    fw = session.get(Framework, doc["id"])
+    if fw is not None and fw.checksum == checksum:
+        return fw, False
+    if fw is None:
+        fw = Framework(id=doc["id"])
+        session.add(fw)
+    fw.edition, fw.title_en, fw.title_fr = str(doc.get("edition", "")), doc["title"]["en"], doc["title"]["fr"]
+    fw.document, fw.checksum, fw.origin = text, checksum, origin
+    session.flush()
+    session.execute(delete(Indicator).where(Indicator.framework_id == fw.id))
+    rows = []
+    for cpos, comp in enumerate(doc["components"], start=1):
+        for pos, ind in enumerate(comp["indicators"], start=1):
+            rows.append(Indicator(
+                framework_id=fw.id, code=str(ind["code"]), component_id=str(comp["id"]), component_position=cpos,
+                position=pos, parent_code=ind.get("parent"), core=bool(ind["core"]),
+                title_en=ind["title"]["en"], title_fr=ind["title"]["fr"]))
+    session.add_all(rows)
+    session.flush()
+    _structures.pop(fw.id, None)
+    return fw, True
+
+
+def add_framework(session: Session, principal: Principal, doc: Any, origin: str = "uploaded") -> Framework:
+    """Add or replace a framework from its document; refused whole if the linter finds an error."""
+    authorize(session, principal, "maturity.framework.manage")
+    errors = [f for f in lint(doc) if f.level == "error"]
+    if errors:
+        raise ValidationFailed(_("The framework has errors; nothing was saved."),
+                               errors=[FieldError(f.where, f.message) for f in errors])
+    fw, _changed = _write_framework(session, doc, origin)
+    return fw
+
+
+def shipped_documents(directory: Path = FRAMEWORK_DIR) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    frameworks, crosswalks = [], []
+    for path in sorted(directory.glob("*.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        (crosswalks if path.name.startswith("crosswalk-") else frameworks).append(doc)
+    return frameworks, crosswalks
+
+
+def load_shipped(session: Session, principal: Principal, directory: Path = FRAMEWORK_DIR) -> list[str]:
+    """Load the frameworks and crosswalks shipped with the platform (idempotent)."""
+    authorize(session, principal, "maturity.framework.manage")
+    frameworks, crosswalks = shipped_documents(directory)
+    changed = []
+    for doc in frameworks:
+        errors = [f for f in lint(doc) if f.level == "error"]
+        if errors:
+            raise ValidationFailed(_("The framework %(id)s has errors.", id=doc.get("id")),
+                                   errors=[FieldError(f.where, f.message) for f in errors])
+        _fw, did = _write_framework(session, doc, "shipped")
+        if did:
+            changed.append(doc["id"])
+    for cw in crosswalks:
+        existing = session.execute(select(func.count()).select_from(Crosswalk).where(
+            Crosswalk.from_framework == cw["from"], Crosswalk.to_framework == cw["to"])).scalar_one()
+        if existing == len(cw["maps"]):
+            continue
+        session.execute(delete(Crosswalk).where(Crosswalk.from_framework == cw["from"],
+                                                Crosswalk.to_framework == cw["to"]))
+        session.add_all(Crosswalk(from_framework=cw["from"], from_code=str(m["from"]), to_framework=cw["to"],
+                                  to_code=m.get("to"), relationship=m.get("relationship", "equivalent"))
+                        for m in cw["maps"])
+        session.flush()
+        record(session, Change("load", "maturity_crosswalk", f"{cw['from']}->{cw['to']}", None,
+                               {"maps": len(cw["maps"])}))
+        changed.append(cw["id"])
+    return changed
+
+
+def list_frameworks(session: Session) -> list[Framework]:
+    return list(session.execute(select(Framework).order_by(Framework.id)).scalars())
+
+
+def get_framework(session: Session, framework_id: str) -> Framework:
+    fw = session.get(Framework, framework_id)
+    if fw is None:
+        raise NotFound(_("No maturity framework %(id)s.", id=framework_id))
+    return fw
+
+
+def framework_document(fw: Framework) -> dict[str, Any]:
+    return json.loads(fw.document)
+
+
+_structures: dict[str, tuple[str, scoring.Structure]] = {}
+
+
+def structure(session: Session, framework_id: str) -> scoring.Structure:
+    """The framework's components and indicator codes for scoring (cached by document checksum)."""
+    fw = get_framework(session, framework_id)
+    hit = _structures.get(fw.id)
+    if hit and hit[0] == fw.checksum:
+        return hit[1]
+    doc = framework_document(fw)
+    st = scoring.Structure(tuple(
+        scoring.Component(str(c["id"]), tuple(str(i["code"]) for i in c["indicators"] if i["core"]),
+                          tuple(str(i["code"]) for i in c["indicators"] if not i["core"]))
+        for c in doc["components"]))
+    _structures[fw.id] = (fw.checksum, st)
+    return st
+
+
+def indicator_codes(session: Session, framework_id: str) -> list[str]:
+    st = structure(session, framework_id)
+    return [*st.core_codes, *st.sub_codes]
+
+
+def crosswalk(session: Session, from_framework: str, to_framework: str) -> dict[str, str | None]:
+    return {m.from_code: m.to_code for m in session.execute(select(Crosswalk).where(
+        Crosswalk.from_framework == from_framework, Crosswalk.to_framework == to_framework)).scalars()}
+
+
+# ---------------------------------------------------------------- assessments
+
+
+def get_assessment(session: Session, assessment_id: int) -> Assessment:
+    a = session.get(Assessment, assessment_id)
+    if a is None:
+        raise NotFound(_("No assessment %(id)s.", id=assessment_id))
+    return a
+
+
+def may_read(session: Session, principal: Principal, a: Assessment) -> bool:
+    return a.published_version > 0 or can(principal, "unpublished.read", _target(session, a.country_iso3))
+
+
+def read_assessment(session: Session, principal: Principal, assessment_id: int) -> Assessment:
+    a = get_assessment(session, assessment_id)
+    if not may_read(session, principal, a):
+        raise NotFound(_("No assessment %(id)s.", id=assessment_id))  # unpublished: invisible
+    return a
+
+
+def create_assessment(session: Session, principal: Principal, country_iso3: str, year: int,
+                      framework_id: str = DEFAULT_FRAMEWORK, subdivision: str = "") -> Assessment:
+    country = reference.get_country(session, country_iso3)
+    authorize(session, principal, "country_data.edit", _target(session, country.iso3))
+    get_framework(session, framework_id)
+    if not 2000 <= year <= 2100:
+        raise ValidationFailed(_("The year is out of range."), errors=[FieldError("year", _("use 2000-2100"))])
+    if session.execute(select(Assessment.id).where(
+            Assessment.country_iso3 == country.iso3, Assessment.subdivision == subdivision,
+            Assessment.year == year, Assessment.framework_id == framework_id)).first():
+        raise Conflict(_("This country already has an assessment for this year and framework."))
+    a = Assessment(country_iso3=country.iso3, subdivision=subdivision, year=year, framework_id=framework_id,
+                   status="draft", published_version=0)
+    session.add(a)
+    session.flush()
+    return a
+
+
+@dataclass
+class AnswerIn:
+    code: str
+    phase: int | None  # None means "not available"
+    rationale: str
+    confidence: str = "medium"
+
+
+def _check_answer(session: Session, a: Assessment, data: AnswerIn) -> None:
+    errors = []
+    if data.code not in indicator_codes(session, a.framework_id):
+        errors.append(FieldError("code", _("unknown indicator %(code)s in this framework", code=data.code)))
+    if data.phase is not None and (isinstance(data.phase, bool) or not isinstance(data.phase, int)
+                                   or not 1 <= data.phase <= 5):
+        errors.append(FieldError("phase", _("must be a phase from 1 to 5, or not available")))
+    if not isinstance(data.rationale, str) or not data.rationale.strip():
+        errors.append(FieldError("rationale", _("is required")))
+    elif len(data.rationale) > MAX_RATIONALE:
+        errors.append(FieldError("rationale", _("is too long (at most %(n)s characters)", n=MAX_RATIONALE)))
+    if data.confidence not in CONFIDENCE:
+        errors.append(FieldError("confidence", _("must be one of: %(choices)s", choices=", ".join(CONFIDENCE))))
+    if errors:
+        raise ValidationFailed(_("The answer is not valid; nothing was saved."), errors=errors)
+
+
+def _editable(a: Assessment) -> None:
+    if a.status not in ("draft", "returned"):
+        raise Conflict(_("This assessment is %(status)s; answers can change only in a draft or a returned "
+                         "assessment.", status=a.status))
+
+
+def save_response(session: Session, principal: Principal, assessment_id: int, data: AnswerIn,
+                  expected_version: int | None = None) -> Response:
+    """A respondent's own answer. ``expected_version`` is the version the respondent edited (None for
+    a first answer); a stale version is refused, never silently overwritten."""
+    a = get_assessment(session, assessment_id)
+    authorize(session, principal, "maturity.respond", _target(session, a.country_iso3))
+    if principal.user_id is None:
+        raise Forbidden(_("Only a signed-in respondent can answer."))
+    _editable(a)
+    _check_answer(session, a, data)
+    r = session.execute(select(Response).where(
+        Response.assessment_id == a.id, Response.respondent_id == principal.user_id,
+        Response.indicator_code == data.code)).scalar_one_or_none()
+    if r is None:
+        if expected_version not in (None, 0):
+            raise Conflict(_("This answer was deleted meanwhile; reload the page."))
+        r = Response(assessment_id=a.id, respondent_id=principal.user_id, indicator_code=data.code)
+        session.add(r)
+    elif expected_version != r.version:
+        raise Conflict(_("You changed this answer elsewhere meanwhile (now version %(v)s); reload it.", v=r.version))
+    r.phase, r.not_available = data.phase, data.phase is None
+    r.rationale, r.confidence = data.rationale.strip(), data.confidence
+    _flush_or_conflict(session)
+    return r
+
+
+def save_answer(session: Session, principal: Principal, assessment_id: int, data: AnswerIn,
+                expected_version: int | None = None) -> Answer:
+    """The country's consolidated answer (focal point), with the same optimistic locking."""
+    a = get_assessment(session, assessment_id)
+    authorize(session, principal, "country_data.edit", _target(session, a.country_iso3))
+    _editable(a)
+    _check_answer(session, a, data)
+    ans = session.execute(select(Answer).where(Answer.assessment_id == a.id,
+                                               Answer.indicator_code == data.code)).scalar_one_or_none()
+    if ans is None:
+        if expected_version not in (None, 0):
+            raise Conflict(_("This answer was deleted meanwhile; reload the page."))
+        ans = Answer(assessment_id=a.id, indicator_code=data.code)
+        session.add(ans)
+    elif expected_version != ans.version:
+        raise Conflict(_("Someone else saved this answer meanwhile (now version %(v)s); reload it and apply your "
+                         "change again.", v=ans.version))
+    ans.phase, ans.not_available = data.phase, data.phase is None
+    ans.rationale, ans.confidence = data.rationale.strip(), data.confidence
+    _flush_or_conflict(session)
+    return ans
+
+
+def _flush_or_conflict(session: Session) -> None:
+    try:
+        session.flush()
+    except StaleDataError:
+        session.rollback()
+        raise Conflict(_("Someone else saved this meanwhile; reload and try again.")) from None
+
+
+@dataclass
+class Disagreement:
+    code: str
+    phases: dict[str, int | None]  # respondent e-mail -> phase (None: not available)
+
+
+def disagreements(session: Session, principal: Principal, assessment_id: int) -> list[Disagreement]:
+    from dho.accounts.models import User
+
+    a = read_assessment(session, principal, assessment_id)
+    rows = session.execute(select(Response.indicator_code, User.email, Response.phase)
+                           .join(User, User.id == Response.respondent_id)
+                           .where(Response.assessment_id == a.id)).all()
+    by_code: dict[str, dict[str, int | None]] = {}
+    for code, email, phase in rows:
+        by_code.setdefault(code, {})[email] = phase
+    order = {c: i for i, c in enumerate(indicator_codes(session, a.framework_id))}
+    return [Disagreement(code, phases) for code, phases in sorted(by_code.items(), key=lambda p: order.get(p[0], 999))
+            if len(set(phases.values())) > 1]
+
+
+def consolidate(session: Session, principal: Principal, assessment_id: int) -> dict[str, list[str]]:
+    """Copy the respondents' answer into the country's answer wherever they all agree and the
+    country has no answer yet. Disagreements are left for the focal point and stay visible."""
+    a = get_assessment(session, assessment_id)
+    authorize(session, principal, "country_data.edit", _target(session, a.country_iso3))
+    _editable(a)
+    existing = {ans.indicator_code for ans in session.execute(
+        select(Answer).where(Answer.assessment_id == a.id)).scalars()}
+    responses: dict[str, list[Response]] = {}
+    for r in session.execute(select(Response).where(Response.assessment_id == a.id)
+                             .order_by(Response.id)).scalars():
+        responses.setdefault(r.indicator_code, []).append(r)
+    copied, disputed = [], []
+    for code, rs in responses.items():
+        if code in existing:
+            continue
+        if len({r.phase for r in rs}) > 1:
+            disputed.append(code)
+            continue
+        rationale = "\n\n".join(dict.fromkeys(r.rationale for r in rs))[:MAX_RATIONALE]
+        confidence = min((r.confidence for r in rs), key=CONFIDENCE.index)
+        session.add(Answer(assessment_id=a.id, indicator_code=code, phase=rs[0].phase,
+                           not_available=rs[0].phase is None, rationale=rationale, confidence=confidence))
+        copied.append(code)
+    session.flush()
+    return {"copied": sorted(copied), "disputed": sorted(disputed)}
+
+
+def answers(session: Session, principal: Principal, assessment_id: int) -> list[Answer]:
+    a = read_assessment(session, principal, assessment_id)
+    return list(session.execute(select(Answer).where(Answer.assessment_id == a.id)).scalars())
+
+
+# ---------------------------------------------------------------- workflow
+
+TRANSITIONS = {
+    # action: (from statuses, to status, permission)
+    "submit": (("draft", "returned"), "submitted", "country_data.edit"),
+    "start_review": (("submitted",), "in_review", "review"),
+    "return": (("in_review",), "returned", "review"),
+    "accept": (("in_review",), "reviewed", "review"),
+    "approve": (("reviewed",), "approved", "country_data.approve"),
+    "publish": (("approved",), "published", "publish"),
+    "reopen": (("published",), "draft", "country_data.edit"),
+}
+
+
+def transition(session: Session, principal: Principal, assessment_id: int, action: str,
+               comment: str | None = None) -> Assessment:
+    if action not in TRANSITIONS:
+        raise ValidationFailed(_("Unknown action."), errors=[FieldError("action", action[:40])])
+    a = get_assessment(session, assessment_id)
+    sources, target_status, permission = TRANSITIONS[action]
+    authorize(session, principal, permission, _target(session, a.country_iso3))
+    if a.status not in sources:
+        raise Conflict(_("This assessment is %(status)s; it cannot be %(action)s now.",
+                         status=a.status, action=action))
+    if action == "submit":
+        st = structure(session, a.framework_id)
+        have = {ans.indicator_code for ans in session.execute(
+            select(Answer).where(Answer.assessment_id == a.id)).scalars()}
+        missing = [c for c in st.core_codes if c not in have]
+        if missing:
+            raise ValidationFailed(_("Every core indicator needs the country's answer (a phase or not available) "
+                                     "before submission."),
+                                   errors=[FieldError(f"indicator {c}", _("has no answer")) for c in missing])
+    if action == "return" and not (comment and comment.strip()) and not session.execute(
+            select(ReviewComment.id).where(ReviewComment.assessment_id == a.id)).first():
+        raise ValidationFailed(_("Say what should change: add a comment before returning."),
+                               errors=[FieldError("comment", _("is required"))])
+    if comment and comment.strip():
+        session.add(ReviewComment(assessment_id=a.id, author_id=principal.user_id, body=comment.strip()[:5000]))
+    a.status = target_status
+    if action == "publish":
+        a.published_version += 1
+        snapshot = {"answers": {
+            ans.indicator_code: {"phase": ans.phase, "not_available": ans.not_available,
+                                 "rationale": ans.rationale, "confidence": ans.confidence}
+            for ans in session.execute(select(Answer).where(Answer.assessment_id == a.id)).scalars()},
+            "framework": a.framework_id, "country": a.country_iso3, "year": a.year}
+        session.add(PublishedVersion(assessment_id=a.id, number=a.published_version, published_by=principal.actor.label,
+                                     snapshot=canonical_json(snapshot)))
+    session.flush()
+    return a
+
+
+def comment(session: Session, principal: Principal, assessment_id: int, body: str,
+            indicator_code: str | None = None) -> ReviewComment:
+    a = get_assessment(session, assessment_id)
+    authorize(session, principal, "review", _target(session, a.country_iso3))
+    if a.status != "in_review":
+        raise Conflict(_("Comments are made while the assessment is in review."))
+    if not body or not body.strip():
+        raise ValidationFailed(_("The comment is empty."), errors=[FieldError("body", _("is required"))])
+    if indicator_code is not None and indicator_code not in indicator_codes(session, a.framework_id):
+        raise ValidationFailed(_("Unknown indicator."), errors=[FieldError("indicator_code", indicator_code[:16])])
+    c = ReviewComment(assessment_id=a.id, indicator_code=indicator_code, author_id=principal.user_id,
+                      body=body.strip()[:5000])
+    session.add(c)
+    session.flush()
+    return c
+
+
+def published_versions(session: Session, assessment_id: int) -> list[PublishedVersion]:
+    return list(session.execute(select(PublishedVersion).where(PublishedVersion.assessment_id == assessment_id)
+                                .order_by(PublishedVersion.number)).scalars())
+
+
+def published_answers(session: Session, assessment_id: int, number: int | None = None
+                      ) -> dict[str, int | None] | None:
+    stmt = select(PublishedVersion).where(PublishedVersion.assessment_id == assessment_id)
+    stmt = stmt.where(PublishedVersion.number == number) if number else \
+        stmt.order_by(PublishedVersion.number.desc()).limit(1)
+    pv = session.execute(stmt).scalars().first()
+    if pv is None:
+        return None
+    snap = json.loads(pv.snapshot)
+    return {code: v["phase"] for code, v in snap["answers"].items()}
+
+
+# ---------------------------------------------------------------- scores
+
+
+def score(session: Session, principal: Principal, assessment_id: int, rule: str = scoring.DEFAULT_RULE,
+          published_only: bool = False) -> scoring.AssessmentScore:
+    a = read_assessment(session, principal, assessment_id)
+    if published_only or not can(principal, "unpublished.read", _target(session, a.country_iso3)):
+        values = published_answers(session, a.id) or {}
+    else:
+        values = {ans.indicator_code: ans.phase for ans in session.execute(
+            select(Answer).where(Answer.assessment_id == a.id)).scalars()}
+    return scoring.score_assessment(structure(session, a.framework_id), values, rule)
+
+
+def published_scores(session: Session, *, country: str | None = None, year: int | None = None,
+                     framework_id: str = DEFAULT_FRAMEWORK, rule: str = scoring.DEFAULT_RULE
+                     ) -> dict[str, scoring.AssessmentScore]:
+    """Scores of the latest published version of every national assessment, keyed ``ISO3:YEAR``.
+    Published data is public: no permission is needed."""
+    if rule not in scoring.RULES:
+        raise ValidationFailed(_("Unknown phase rule."), errors=[FieldError("rule", _("use gdhm or nearest"))])
+    stmt = select(Assessment, PublishedVersion).join(
+        PublishedVersion, (PublishedVersion.assessment_id == Assessment.id)
+        & (PublishedVersion.number == Assessment.published_version)).where(
+        Assessment.published_version > 0, Assessment.subdivision == "", Assessment.framework_id == framework_id)
+    if country:
+        stmt = stmt.where(Assessment.country_iso3 == country.upper())
+    if year:
+        stmt = stmt.where(Assessment.year == year)
+    st = structure(session, framework_id)
+    out = {}
+    for a, pv in session.execute(stmt.order_by(Assessment.country_iso3, Assessment.year)).all():
+        snap = json.loads(pv.snapshot)
+        values = {code: v["phase"] for code, v in snap["answers"].items()}
+        out[f"{a.country_iso3}:{a.year}"] = scoring.score_assessment(st, values, rule)
+    return out
+
+
+def list_assessments(session: Session, principal: Principal, *, country: str | None = None,
+                     year: int | None = None, status: str | None = None, limit: int = 100,
+                     offset: int = 0) -> tuple[list[Assessment], int]:
+    stmt = select(Assessment)
+    if country:
+        stmt = stmt.where(Assessment.country_iso3 == country.upper())
+    if year:
+        stmt = stmt.where(Assessment.year == year)
+    if status:
+        stmt = stmt.where(Assessment.status == status)
+    rows = [a for a in session.execute(stmt.order_by(Assessment.country_iso3, Assessment.year.desc())).scalars()
+            if may_read(session, principal, a)]
+    return rows[offset:offset + limit], len(rows)
+
+
+def require_read_unpublished(session: Session, principal: Principal, iso3: str) -> None:
+    require(principal, "unpublished.read", _target(session, iso3))
+
+
+def codes_in_order(items: Iterable[str], session: Session, framework_id: str) -> list[str]:
+    order = {c: i for i, c in enumerate(indicator_codes(session, framework_id))}
+    return sorted(items, key=lambda c: order.get(c, 999))
