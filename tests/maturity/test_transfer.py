@@ -152,7 +152,7 @@ def test_bad_json(db):
              (json.dumps({"framework": "nope", "assessments": []}).encode(), "No maturity framework")]
     before = _counts(db)
     for data, message in cases:
-        with db.session() as s, pytest.raises(Exception) as exc:  # noqa: PT011
+        with db.session() as s, pytest.raises(Exception) as exc:
             transfer.import_file(s, CLI_OPERATOR, data, "json")
         text = getattr(exc.value, "detail", str(exc.value)) + " ".join(
             f"{e.field}: {e.message}" for e in getattr(exc.value, "errors", []))

@@ -94,7 +94,7 @@ def test_optimistic_locking_never_overwrites(demo_db):
         with pytest.raises(Conflict, match="meanwhile"):
             maturity.save_answer(s, focal, aid, AnswerIn("1", 5, "stale edit"), expected_version=1)
     with demo_db.session() as s:
-        ans = [x for x in maturity.answers(s, P(s, "focal.ken"), aid) if x.indicator_code == "1"][0]
+        ans = next(x for x in maturity.answers(s, P(s, "focal.ken"), aid) if x.indicator_code == "1")
         assert (ans.phase, ans.rationale, ans.version) == (3, "second, from version 1", 2)
 
 
