@@ -494,3 +494,145 @@ def require_read_unpublished(session: Session, principal: Principal, iso3: str) 
 def codes_in_order(items: Iterable[str], session: Session, framework_id: str) -> list[str]:
     order = {c: i for i, c in enumerate(indicator_codes(session, framework_id))}
     return sorted(items, key=lambda c: order.get(c, 999))
+
+
+# ---------------------------------------------------------------- aggregates and benchmarks
+
+GROUPS = ("region", "income", "world")
+METHODS = ("mean_of_countries", "pooled")
+
+
+def latest_published(session: Session, *, year: int | None = None, framework_id: str = DEFAULT_FRAMEWORK
+                     ) -> dict[str, tuple[int, dict[str, int | None]]]:
+    """Per country, the answers of its latest published national assessment (in ``year`` if given,
+    else the most recent year): iso3 -> (year, answers)."""
+    stmt = select(Assessment, PublishedVersion).join(
+        PublishedVersion, (PublishedVersion.assessment_id == Assessment.id)
+        & (PublishedVersion.number == Assessment.published_version)).where(
+        Assessment.published_version > 0, Assessment.subdivision == "", Assessment.framework_id == framework_id)
+    if year:
+        stmt = stmt.where(Assessment.year == year)
+    out: dict[str, tuple[int, dict[str, int | None]]] = {}
+    for a, pv in session.execute(stmt.order_by(Assessment.country_iso3, Assessment.year)).all():
+        snap = json.loads(pv.snapshot)
+        out[a.country_iso3] = (a.year, {code: v["phase"] for code, v in snap["answers"].items()})
+    return out
+
+
+def group_of(session: Session, iso3: str, group: str, year: int) -> str | None:
+    if group == "world":
+        return "WORLD"
+    if group == "region":
+        return reference.region_of(session, iso3)
+    # the World Bank group of the assessment's year (fiscal year = calendar year), else the latest known
+    fy = min(year, 2025)
+    return reference.income_group_in(session, iso3, fy)
+
+
+@dataclass
+class GroupFigures:
+    key: str
+    overall: scoring.Aggregate
+    components: dict[str, scoring.Aggregate]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"group": self.key, "overall": self.overall.as_dict(),
+                "components": {cid: agg.as_dict() for cid, agg in self.components.items()}}
+
+
+def aggregates(session: Session, *, group: str = "region", year: int | None = None,
+               rule: str = scoring.DEFAULT_RULE, method: str = "mean_of_countries",
+               framework_id: str = DEFAULT_FRAMEWORK) -> list[GroupFigures]:
+    """Group figures from published assessments only, with n and the countries behind each."""
+    if group not in GROUPS or method not in METHODS or rule not in scoring.RULES:
+        raise ValidationFailed(_("Unknown group, method or rule."), errors=[
+            FieldError(k, v) for k, v, allowed in (("group", group, GROUPS), ("method", method, METHODS),
+                                                   ("rule", rule, scoring.RULES)) if v not in allowed])
+    st = structure(session, framework_id)
+    members: dict[str, dict[str, dict[str, int | None]]] = {}
+    for iso3, (yr, values) in latest_published(session, year=year, framework_id=framework_id).items():
+        key = group_of(session, iso3, group, yr)
+        if key:
+            members.setdefault(key, {})[iso3] = values
+    out = []
+    for key in sorted(members):
+        answers = members[key]
+        per_country = {iso3: scoring.score_assessment(st, v, rule) for iso3, v in answers.items()}
+        if method == "pooled":
+            comps = {c.id: scoring.aggregate_pooled_component(answers, c.core, rule) for c in st.components}
+            available = {cid: scoring.Score(a.score, a.phase, rule, a.n, len(answers))
+                         for cid, a in comps.items()}
+            values = [s.score for s in available.values() if s.score is not None]
+            value = scoring.mean(values, rule)  # type: ignore[arg-type]
+            overall = scoring.Aggregate("pooled", value, scoring.phase_of(value, rule), rule, len(answers),
+                                        tuple(sorted(answers)))
+        else:
+            comps = {c.id: scoring.aggregate_mean_of_countries(
+                {iso3: s.components[c.id] for iso3, s in per_country.items()}, rule) for c in st.components}
+            overall = scoring.aggregate_mean_of_countries({iso3: s.overall for iso3, s in per_country.items()},
+                                                          rule)
+        out.append(GroupFigures(key, overall, comps))
+    return out
+
+
+@dataclass
+class Benchmark:
+    label: str
+    figures: GroupFigures | None
+
+
+def benchmarks(session: Session, iso3: str, *, rule: str = scoring.DEFAULT_RULE,
+               framework_id: str = DEFAULT_FRAMEWORK) -> dict[str, Any]:
+    """A country's latest published scores beside the world, its WHO region, its income group
+    (for the assessment's year) and the countries in the same overall phase; and its trend."""
+    country = reference.get_country(session, iso3)
+    latest = latest_published(session, framework_id=framework_id)
+    if country.iso3 not in latest:
+        return {"country": country.iso3, "latest": None, "trend": trend(session, country.iso3, rule=rule,
+                                                                         framework_id=framework_id)}
+    year, values = latest[country.iso3]
+    st = structure(session, framework_id)
+    own = scoring.score_assessment(st, values, rule)
+    by = {g: {f.key: f for f in aggregates(session, group=g, rule=rule, framework_id=framework_id)}
+          for g in GROUPS}
+    same_phase = {i: scoring.score_assessment(st, v, rule) for i, (_y, v) in latest.items()}
+    same_phase = {i: s for i, s in same_phase.items() if s.overall.phase == own.overall.phase}
+    peers = GroupFigures(
+        f"phase {own.overall.phase}",
+        scoring.aggregate_mean_of_countries({i: s.overall for i, s in same_phase.items()}, rule),
+        {c.id: scoring.aggregate_mean_of_countries({i: s.components[c.id] for i, s in same_phase.items()}, rule)
+         for c in st.components})
+    return {
+        "country": country.iso3, "year": year, "rule": rule, "latest": own,
+        "world": by["world"].get("WORLD"), "region": by["region"].get(country.who_region or ""),
+        "income": by["income"].get(group_of(session, country.iso3, "income", year) or ""),
+        "same_phase": peers, "trend": trend(session, country.iso3, rule=rule, framework_id=framework_id),
+    }
+
+
+def trend(session: Session, iso3: str, *, rule: str = scoring.DEFAULT_RULE,
+          framework_id: str = DEFAULT_FRAMEWORK) -> list[dict[str, Any]]:
+    """Published scores by year. Assessments made with an earlier edition are carried into
+    ``framework_id`` through the crosswalk; indicators with no counterpart are listed as unmapped."""
+    st = structure(session, framework_id)
+    rows = []
+    stmt = select(Assessment, PublishedVersion).join(
+        PublishedVersion, (PublishedVersion.assessment_id == Assessment.id)
+        & (PublishedVersion.number == Assessment.published_version)).where(
+        Assessment.country_iso3 == iso3.upper(), Assessment.published_version > 0, Assessment.subdivision == "")
+    for a, pv in session.execute(stmt.order_by(Assessment.year)).all():
+        values = {code: v["phase"] for code, v in json.loads(pv.snapshot)["answers"].items()}
+        unmapped: list[str] = []
+        if a.framework_id != framework_id:
+            walk = crosswalk(session, a.framework_id, framework_id)
+            carried: dict[str, int | None] = {}
+            for code, phase in values.items():
+                target = walk.get(code)
+                if target is None:
+                    unmapped.append(code)
+                elif target in st.core_codes and target not in carried:
+                    carried[target] = phase
+            values = carried
+        s = scoring.score_assessment(st, values, rule)
+        rows.append({"year": a.year, "framework": a.framework_id, "score": s, "unmapped": sorted(unmapped)})
+    return rows
