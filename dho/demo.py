@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from dho.accounts import service as accounts
 from dho.accounts.models import User
 from dho.accounts.permissions import CLI_OPERATOR, Principal
+from dho.maturity import service as maturity
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 (published on purpose: demo accounts only)
 DEMO_DOMAIN = "demo.example.org"
@@ -110,7 +111,366 @@ def _accounts_step(ctx: DemoContext) -> None:
     ctx.user("viewer", "viewer", "everywhere")
 
 
-STEPS: list[Callable[[DemoContext], None]] = [_accounts_step]
+# ---------------------------------------------------------------- maturity history
+
+MATURITY_EARLY_YEAR = 2019  # answered with the GDHI 2019 edition by some countries
+MATURITY_YEARS = (2021, 2023, 2025)  # published with the current GDHM edition by every demo country
+MATURITY_CURRENT_YEAR = 2026  # this year's round: drafts, reviews, a returned submission, respondents
+RESPONDENT_REGIONS = ("AFR", "EUR")  # two respondents per country answer this year's draft
+
+# Rationales by component (the seven components have the same themes in both editions) and by
+# phase tier (1-2, 3, 4-5). All generic and invented; placeholders are filled in at random.
+RATIONALES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "1": (("Digital health questions are handled case by case by individual programmes; no standing body exists.",
+           "A steering committee was proposed in {past} but has not been formally set up.",
+           "Coordination rests with one unit of the ministry and meets only when a project needs it."),
+          ("A national digital health steering committee met {n} times this year.",
+           "The technical working group on digital health has terms of reference and meets every quarter.",
+           "A digital health unit in the ministry coordinates partners and keeps minutes of its meetings."),
+          ("The digital health council is chaired by the ministry, brings together {n} ministries and follows "
+           "an annual work plan.",
+           "Governance of digital health and health data is written into the ministry's organisational decree.",
+           "The steering body reviews progress against the national plan twice a year and publishes its "
+           "decisions.")),
+    "2": (("There is no costed digital health strategy; projects are financed one by one by partners.",
+           "A strategy was drafted with partners but has not been endorsed yet.",
+           "Digital health spending is not tracked separately in the health budget."),
+          ("The national digital health strategy was endorsed in {past}; its costed plan is being finalised.",
+           "About {pct}% of digital health spending comes from the national budget, the rest from partners.",
+           "A budget line for digital health exists but mainly covers licences and hosting."),
+          ("The strategy is costed, has a monitoring framework, and its mid-term review was completed in {past}.",
+           "A dedicated budget line funds digital health and grew for the {nth} year in a row.",
+           "Over {pct}% of recurrent digital health costs are now met from domestic resources.")),
+    "3": (("No law deals with health data specifically; general rules on records apply.",
+           "A data protection bill is under discussion but has not reached parliament.",
+           "Sharing of health data across borders is not regulated."),
+          ("The data protection act covers health data, but its implementing regulations are still pending.",
+           "Consent and patient access rules were set out in a ministerial circular in {past}.",
+           "A regulator has been designated, though enforcement in the health sector is still limited."),
+          ("Health data protection rules are in force, and the regulator inspected {n} health facilities this "
+           "year.",
+           "Patients can ask for a copy of their electronic record under regulations adopted in {past}.",
+           "Guidance on the secondary use of health data for research is applied by ethics committees.")),
+    "4": (("Digital health is not part of the pre-service curricula of health workers.",
+           "Training is given only when a new system is rolled out and is not recorded.",
+           "There is no career path for health informatics staff in the public service."),
+          ("Digital health modules were added to nursing and medical curricula in {n} training institutions.",
+           "An in-service course reached about {pct}% of district health information officers.",
+           "Health informatics posts exist at national level but are not yet filled in the districts."),
+          ("Digital health competencies are part of the accreditation standards of all health training "
+           "institutions.",
+           "A health informatics cadre with {n} grades is recognised in the civil service.",
+           "Continuing education in digital health is tracked in the workforce information system.")),
+    "5": (("Systems exchange data mainly through spreadsheets and manual re-entry.",
+           "No national list of approved standards has been adopted.",
+           "Facility and patient identifiers differ from one system to the next."),
+          ("A national interoperability framework was adopted; {n} systems have started to follow it.",
+           "A master facility list is maintained and used by the routine reporting system.",
+           "Terminology standards have been chosen, though few systems implement them so far."),
+          ("Most national systems exchange data through a shared interoperability layer using agreed standards.",
+           "Conformance testing is required before a new system is connected to the national platform.",
+           "A unique health identifier is used across {n} national systems.")),
+    "6": (("Fewer than a third of health facilities have a reliable internet connection.",
+           "Power cuts and missing equipment limit computer use outside the capital.",
+           "National systems run on servers without a tested backup plan."),
+          ("About {pct}% of public facilities are connected, mostly through mobile data.",
+           "A government data centre hosts the main health systems; disaster recovery is being planned.",
+           "Equipment in district offices was renewed in {past}, though maintenance is irregular."),
+          ("Over {pct}% of public facilities are connected and the network is monitored centrally.",
+           "Health systems run in a government cloud with tested backups and a recovery site.",
+           "A maintenance contract covers the computers of all hospitals and district offices.")),
+    "7": (("A few pilot projects run in selected districts with no plan to scale them up.",
+           "Electronic records are used in some private hospitals but not in the public sector.",
+           "Routine data are still collected mostly in paper registers."),
+          ("The routine health information system covers every district; {n} hospitals use electronic records.",
+           "A national telehealth service started in {past} and is used in several provinces.",
+           "Community health workers in about {pct}% of districts use a mobile application."),
+          ("Electronic records are in use in most public hospitals and share data with the national platform.",
+           "Citizens can see their test results and vaccination records online.",
+           "Data from the national systems feed a dashboard used in monthly performance reviews.")),
+}
+NOT_AVAILABLE = (
+    "Not assessed this round: the department in charge could not provide evidence in time.",
+    "No reliable information was available; to be looked at again in the next round.",
+    "Information on this indicator is not collected nationally.",
+    "The people consulted could not point to any evidence either way.",
+)
+EVIDENCE = (
+    "Source: annual report of the ministry (demo).",
+    "Confirmed at the national validation workshop.",
+    "Based on interviews with {n} programme managers.",
+    "Evidence shared with the regional office.",
+    "Figures from the {past} facility survey.",
+    "Checked against the minutes of the last partners' meeting.",
+)
+REVIEW_COMMENTS = (
+    "Please attach the decree or the minutes that support this phase.",
+    "The rationale describes a plan rather than something in place; please check the phase.",
+    "This is two phases above last round's answer; what changed since then?",
+    "Where does the coverage figure come from? Please name the source.",
+    "The evidence mentioned is from before the period assessed; is there anything more recent?",
+)
+RETURN_COMMENTS = (
+    "Returned: a few answers need evidence before they can be accepted; see the comments on the indicators.",
+    "Returned for changes: please look at the indicators we commented on and submit again.",
+)
+ACCEPT_COMMENTS = (
+    "Thank you; the evidence is clear.",
+    "Consistent with the documents shared during the regional meeting.",
+    "Checked with the country team; no further questions.",
+)
+ORDINAL = ("second", "third", "fourth")
+CONFIDENCE_WEIGHTS = (("low", 2), ("medium", 5), ("high", 3))
+
+
+@dataclass
+class _CountryPlan:
+    iso3: str
+    region: str
+    base: float  # level in 2019
+    slope: float  # gain every two years
+    offsets: dict[str, float]  # per current-edition indicator code
+    weak: list[str]  # core indicators the country often cannot document
+    last: dict[str, int] = field(default_factory=dict)  # latest published phase per current code
+
+
+class _Maturity:
+    """Builds the maturity history through the service layer, acting as the people who really do it:
+    the country's focal point answers, submits and approves, the regional office reviews, the
+    Secretariat publishes."""
+
+    def __init__(self, ctx: DemoContext):
+        self.ctx, self.s, self.rng = ctx, ctx.session, ctx.rng
+        self._principals: dict[str, Principal] = {}
+        self.current = maturity.structure(self.s, "gdhm-current")
+        self.early = maturity.structure(self.s, "gdhi-2019")
+        self.parent = self._parents("gdhm-current")
+        self.early_parent = self._parents("gdhi-2019")
+        self.to_current = {k: v for k, v in maturity.crosswalk(self.s, "gdhi-2019", "gdhm-current").items() if v}
+        self.component = {code: comp.id for st in (self.current, self.early) for comp in st.components
+                          for code in (*comp.core, *comp.sub)}
+
+    def _parents(self, framework_id: str) -> dict[str, str]:
+        doc = maturity.framework_document(maturity.get_framework(self.s, framework_id))
+        return {str(i["code"]): str(i["parent"]) for c in doc["components"] for i in c["indicators"]
+                if i.get("parent")}
+
+    def who(self, local: str) -> Principal:
+        if local not in self._principals:
+            user = accounts.find_user(self.s, f"{local}@{DEMO_DOMAIN}")
+            assert user is not None, local
+            self._principals[local] = accounts.principal_for(user, via="session")
+        return self._principals[local]
+
+    def focal(self, c: _CountryPlan) -> Principal:
+        return self.who(f"focal.{c.iso3.lower()}")
+
+    def reviewer(self, c: _CountryPlan) -> Principal:
+        return self.who(f"regional.{c.region.lower()}")
+
+    # -- content
+
+    def rationale(self, code: str, phase: int | None, year: int) -> str:
+        rng = self.rng
+        fill = {"n": rng.randint(2, 9), "pct": 5 * rng.randint(4, 18), "past": year - rng.randint(1, 3),
+                "nth": rng.choice(ORDINAL)}
+        if phase is None:
+            return rng.choice(NOT_AVAILABLE)
+        tier = 0 if phase <= 2 else 1 if phase == 3 else 2
+        text = rng.choice(RATIONALES[self.component[code]][tier]).format(**fill)
+        if rng.random() < 0.35:
+            text += " " + rng.choice(EVIDENCE).format(**fill)
+        return text
+
+    def confidence(self) -> str:
+        return self.rng.choices([c for c, _w in CONFIDENCE_WEIGHTS], [w for _c, w in CONFIDENCE_WEIGHTS])[0]
+
+    def level(self, c: _CountryPlan, year: int, code: str) -> int:
+        value = c.base + c.slope * (year - MATURITY_EARLY_YEAR) / 2 + c.offsets.get(code, 0.0) \
+            + self.rng.gauss(0, 0.35)
+        return min(5, max(1, round(value)))
+
+    def draft_answers(self, c: _CountryPlan, year: int, framework_id: str) -> dict[str, int | None]:
+        """Phases for one assessment: drifting upward from the country's previous round, with a few
+        core indicators not available and a few sub-indicators left unanswered."""
+        rng = self.rng
+        early = framework_id == "gdhi-2019"
+        st, parents = (self.early, self.early_parent) if early else (self.current, self.parent)
+        missing_weight = 3 if year <= 2021 else 2 if year <= 2023 else 1
+        not_available = set(rng.sample(c.weak, rng.randint(0, min(len(c.weak), missing_weight))))
+        if rng.random() < 0.3:  # now and then something outside the usual gaps
+            not_available.add(rng.choice(st.core_codes))
+        out: dict[str, int | None] = {}
+        for code in st.core_codes:
+            key = self.to_current.get(code, code) if early else code
+            if key in not_available or (early and code in not_available):
+                out[code] = None
+                continue
+            phase = self.level(c, year, key)
+            prev = c.last.get(key)
+            if prev is not None and phase < prev and rng.random() < 0.85:
+                phase = prev  # progress is rarely lost; now and then a phase drops
+            out[code] = phase
+        unanswered = set(rng.sample(st.sub_codes, rng.randint(1, 3)))
+        for code in st.sub_codes:
+            if code in unanswered:
+                continue
+            parent = out.get(parents[code])
+            if parent is None:
+                out[code] = None if rng.random() < 0.5 else self.level(c, year, code)
+            else:
+                out[code] = min(5, max(1, parent + rng.choice((-1, 0, 0, 0, 1))))
+        return out
+
+    def remember(self, c: _CountryPlan, framework_id: str, values: dict[str, int | None]) -> None:
+        core = self.early.core_codes if framework_id == "gdhi-2019" else self.current.core_codes
+        for code in core:
+            phase = values.get(code)
+            key = self.to_current.get(code, code) if framework_id == "gdhi-2019" else code
+            if phase is not None:
+                c.last[key] = phase
+
+    # -- workflow
+
+    def answer_all(self, c: _CountryPlan, aid: int, year: int, values: dict[str, int | None]) -> None:
+        focal = self.focal(c)
+        for code, phase in values.items():
+            conf = "low" if phase is None else self.confidence()
+            maturity.save_answer(self.s, focal, aid, maturity.AnswerIn(code, phase, self.rationale(code, phase, year),
+                                                                       conf))
+
+    def review(self, c: _CountryPlan, aid: int, until: str, values: dict[str, int | None]) -> None:
+        """Move a fully answered assessment forward to ``until`` (a status)."""
+        focal, reviewer, secretariat = self.focal(c), self.reviewer(c), self.who("secretariat")
+        steps = [("submit", focal, "submitted"), ("start_review", reviewer, "in_review"),
+                 ("accept", reviewer, "reviewed"), ("approve", focal, "approved"), ("publish", secretariat,
+                                                                                   "published")]
+        for action, who, status in steps:
+            if action == "accept" and self.rng.random() < 0.3:
+                code = self.rng.choice([k for k, v in values.items() if v is not None])
+                maturity.comment(self.s, reviewer, aid, self.rng.choice(ACCEPT_COMMENTS), code)
+            maturity.transition(self.s, who, aid, action)
+            if status == until:
+                return
+
+    def publish_round(self, c: _CountryPlan, year: int, framework_id: str) -> int:
+        a = maturity.create_assessment(self.s, self.focal(c), c.iso3, year, framework_id)
+        values = self.draft_answers(c, year, framework_id)
+        self.answer_all(c, a.id, year, values)
+        self.review(c, a.id, "published", values)
+        self.remember(c, framework_id, values)
+        return a.id
+
+    def correct_and_republish(self, c: _CountryPlan, aid: int, year: int) -> None:
+        """A country finds an error after publication: reopen, fix one answer, publish version 2."""
+        focal = self.focal(c)
+        maturity.transition(self.s, focal, aid, "reopen")
+        ans = self.rng.choice(sorted((x for x in maturity.answers(self.s, focal, aid) if x.phase is not None
+                                      and x.phase < 5 and x.indicator_code in self.current.core_codes),
+                                     key=lambda x: x.id))
+        code, phase = ans.indicator_code, ans.phase + 1
+        maturity.save_answer(self.s, focal, aid, maturity.AnswerIn(
+            code, phase, ans.rationale + " Corrected after publication: the signed decree was found in the archives.",
+            "high"), expected_version=ans.version)
+        c.last[code] = max(c.last.get(code, 0), phase)
+        self.review(c, aid, "published", {code: phase})
+
+    def returned(self, c: _CountryPlan, aid: int, values: dict[str, int | None]) -> None:
+        """Submitted, reviewed with comments on some indicators, and sent back to the country."""
+        focal, reviewer = self.focal(c), self.reviewer(c)
+        maturity.transition(self.s, focal, aid, "submit")
+        maturity.transition(self.s, reviewer, aid, "start_review")
+        answered = [k for k, v in values.items() if v is not None and k in self.current.core_codes]
+        for code, body in zip(self.rng.sample(answered, 2), self.rng.sample(REVIEW_COMMENTS, 2), strict=True):
+            maturity.comment(self.s, reviewer, aid, body, code)
+        maturity.transition(self.s, reviewer, aid, "return", self.rng.choice(RETURN_COMMENTS))
+
+    def respondents(self, c: _CountryPlan, aid: int, values: dict[str, int | None]) -> None:
+        """Two respondents answer; they disagree on a handful of indicators. The focal point then
+        consolidates: what they agree on is copied, the disagreements stay for the focal point."""
+        rng = self.rng
+        people = [self.who(f"respondent.{n}.{c.iso3.lower()}") for n in (1, 2)]
+        disputed = set(rng.sample(self.current.core_codes, rng.randint(3, 6)))
+        for who in people:
+            skipped = set(rng.sample(list(values), rng.randint(1, 4)))
+            for code, phase in values.items():
+                if code in skipped and code not in disputed:
+                    continue
+                if who is people[1] and code in disputed:  # the second respondent sees it differently
+                    phase = rng.choice((1, 2)) if phase is None else \
+                        rng.choice([p for p in (None, phase - 1, phase + 1) if p is None or 1 <= p <= 5])
+                maturity.save_response(self.s, who, aid, maturity.AnswerIn(
+                    code, phase, self.rationale(code, phase, MATURITY_CURRENT_YEAR),
+                    "low" if phase is None else self.confidence()))
+        maturity.consolidate(self.s, self.focal(c), aid)
+
+
+def _maturity_step(ctx: DemoContext) -> None:
+    """Several years of published assessments for every demo country (some starting with the GDHI
+    2019 edition), and this year's round in every state: drafts answered by respondents who disagree,
+    submissions in review, approvals waiting for publication, and a returned submission per region."""
+    m = _Maturity(ctx)
+    rng = ctx.rng
+    plans: list[_CountryPlan] = []
+    for region, countries in DEMO_COUNTRIES.items():
+        for iso3 in countries:
+            offsets = {code: rng.gauss(0, 0.6) for code in (*m.current.core_codes, *m.current.sub_codes)}
+            plans.append(_CountryPlan(iso3, region, base=rng.uniform(1.0, 2.8), slope=rng.uniform(0.15, 0.55),
+                                      offsets=offsets, weak=rng.sample(m.current.core_codes, 4)))
+    by_region = {r: [p for p in plans if p.region == r] for r in DEMO_COUNTRIES}
+    early = {p.iso3 for ps in by_region.values() for p in rng.sample(ps, 2 if len(ps) > 3 else 1)}
+    rejected = {rng.choice(ps).iso3 for ps in by_region.values()}
+    republished = {rng.choice(by_region[r]).iso3 for r in rng.sample(list(DEMO_COUNTRIES), 2)}
+    # Respondent accounts (logins shown with the others), two per country of the respondent regions.
+    for region in RESPONDENT_REGIONS:
+        for p in by_region[region]:
+            for n in (1, 2):
+                ctx.user(f"respondent.{n}.{p.iso3.lower()}", "respondent", p.iso3,
+                         f"MOH-{p.iso3}" if n == 1 else None, country_iso3=p.iso3)
+
+    # History, one round at a time across all countries, as it would have happened.
+    for p in plans:
+        if p.iso3 in early:
+            m.publish_round(p, MATURITY_EARLY_YEAR, "gdhi-2019")
+    for year in MATURITY_YEARS:
+        for p in plans:
+            aid = m.publish_round(p, year, "gdhm-current")
+            if year == 2023 and p.iso3 in republished:
+                m.correct_and_republish(p, aid, year)
+
+    # This year's round.
+    later = ["none", "draft", "submitted", "in_review", "reviewed", "approved"]
+    rng.shuffle(later)
+    others = 0
+    for p in plans:
+        state, with_respondents = "", p.region in RESPONDENT_REGIONS
+        if p.iso3 not in rejected and not with_respondents:
+            state = later[others % len(later)]
+            others += 1
+            if state == "none":
+                continue
+        a = maturity.create_assessment(ctx.session, m.focal(p), p.iso3, MATURITY_CURRENT_YEAR)
+        values = m.draft_answers(p, MATURITY_CURRENT_YEAR, "gdhm-current")
+        todo = values
+        if with_respondents:
+            m.respondents(p, a.id, values)
+            if p.iso3 not in rejected:
+                continue  # left in consolidation: the disagreements are visible to the focal point
+            # the focal point settles the disagreements and answers what nobody answered, then submits
+            have = {x.indicator_code for x in maturity.answers(ctx.session, m.focal(p), a.id)}
+            todo = {k: v for k, v in values.items() if k not in have}
+        if p.iso3 in rejected:
+            m.answer_all(p, a.id, MATURITY_CURRENT_YEAR, todo)
+            m.returned(p, a.id, values)
+        elif state == "draft":
+            part = dict(rng.sample(sorted(values.items()), len(values) // 2))
+            m.answer_all(p, a.id, MATURITY_CURRENT_YEAR, part)
+        else:
+            m.answer_all(p, a.id, MATURITY_CURRENT_YEAR, values)
+            m.review(p, a.id, state, values)
+
+
+STEPS: list[Callable[[DemoContext], None]] = [_accounts_step, _maturity_step]
 
 
 @dataclass

@@ -173,11 +173,13 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
     from dho.audit import api as audit_api
     from dho.audit import views as audit_views
     from dho.maturity import api as maturity_api
+    from dho.maturity import views as maturity_views
     from dho.reference import api as reference_api
     from dho.reference import views as reference_views
     from dho.web import pages
 
-    for router in (pages.router, reference_views.router, accounts_views.router, audit_views.router):
+    for router in (pages.router, reference_views.router, accounts_views.router, audit_views.router,
+                   maturity_views.router):
         app.include_router(router)
     for router in (pages.api, reference_api.router, accounts_api.router, audit_api.router, maturity_api.router):
         app.include_router(router, prefix="/api")

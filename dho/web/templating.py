@@ -16,7 +16,7 @@ from dho.accounts.permissions import can, can_somewhere
 from dho.web.deps import csrf_token_for
 
 ROOT = Path(__file__).resolve().parent.parent
-DOMAINS = ("web", "reference", "accounts", "audit")
+DOMAINS = ("web", "reference", "accounts", "audit", "maturity")
 
 templates = Jinja2Blocks(directory=str(ROOT / "web" / "templates"))
 env = templates.env
@@ -34,6 +34,7 @@ def _nav(request: Request) -> list[dict[str, Any]]:
     """The sections that exist. A section appears here when its domain is built."""
     principal = request.state.principal
     items = [
+        {"href": "/maturity", "label": i18n._("Maturity"), "key": "maturity"},
         {"href": "/countries", "label": i18n._("Countries"), "key": "countries"},
         {"href": "/classifications", "label": i18n._("Classifications"), "key": "classifications"},
         {"href": "/strategy", "label": i18n._("Global strategy"), "key": "strategy"},

@@ -1,0 +1,192 @@
+"""Maturity pages: overview, country profile, assessment page with questionnaire and workflow."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from dho import i18n
+from dho.accounts.permissions import Principal, can
+from dho.errors import DomainError
+from dho.maturity import charts, scoring, service
+from dho.maturity.service import AnswerIn
+from dho.reference import service as reference
+from dho.web.deps import current_principal, db_session, form_data
+from dho.web.params import Id
+from dho.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+RuleQ = Annotated[str, Query(pattern="^(gdhm|nearest)$")]
+
+
+def _doc_texts(session: Session, framework_id: str) -> dict[str, Any]:
+    """Component and indicator texts in the user's language, from the framework document."""
+    locale = i18n.get_locale()
+    doc = service.framework_document(service.get_framework(session, framework_id))
+
+    def t(d: dict[str, str] | None) -> str:
+        return (d or {}).get(locale) or (d or {}).get("en", "")
+
+    comps = []
+    for c in doc["components"]:
+        comps.append({"id": str(c["id"]), "title": t(c["title"]), "indicators": [
+            {"code": str(i["code"]), "core": i["core"], "parent": i.get("parent"), "title": t(i["title"]),
+             "question": t(i.get("question")), "official": i.get("label_official", ""),
+             "descriptors": {int(p): t(d) for p, d in i["descriptors"].items()}}
+            for i in c["indicators"]]})
+    return {"title": t(doc["title"]), "components": comps,
+            "phase_names": {int(p): t(n) for p, n in (doc.get("phase_names") or {}).items()}}
+
+
+@router.get("/maturity", response_class=HTMLResponse)
+def overview(request: Request, rule: RuleQ = "nearest", session: Session = db_session,
+             principal: Principal = current_principal) -> Response:
+    locale = i18n.get_locale()
+    st = service.structure(session, service.DEFAULT_FRAMEWORK)
+    rows = []
+    for iso3, (year, values) in service.latest_published(session).items():
+        c = reference.get_country(session, iso3)
+        rows.append({"iso3": iso3, "name": reference.country_name(c, locale), "region": c.who_region, "year": year,
+                     "score": scoring.score_assessment(st, values, rule)})
+    rows.sort(key=lambda r: r["name"])
+    regions = {r.code: reference.localized(r, "name", locale) for r in reference.regions(session)}
+    return render(request, "maturity_overview.html", {
+        "rows": rows, "rule": rule, "regions": regions,
+        "by_region": service.aggregates(session, group="region", rule=rule),
+        "world": service.aggregates(session, group="world", rule=rule),
+        "texts": _doc_texts(session, service.DEFAULT_FRAMEWORK),
+    })
+
+
+@router.get("/maturity/countries/{iso3}", response_class=HTMLResponse)
+def country_profile(request: Request, iso3: str, rule: RuleQ = "nearest", session: Session = db_session,
+                    principal: Principal = current_principal) -> Response:
+    locale = i18n.get_locale()
+    country = reference.get_country(session, iso3)
+    texts = _doc_texts(session, service.DEFAULT_FRAMEWORK)
+    bench = service.benchmarks(session, country.iso3, rule=rule)
+    assessments, _total = service.list_assessments(session, principal, country=country.iso3)
+    radar = None
+    if bench.get("latest") is not None:
+        axes = [c["title"] for c in texts["components"]]
+
+        def values(fig: Any) -> list[float | None]:
+            if fig is None:
+                return [None] * len(axes)
+            comps = fig.components
+            return [None if comps[c["id"]].score is None else float(comps[c["id"]].score)
+                    for c in texts["components"]]
+
+        own = bench["latest"]
+        series = [(i18n._("World"), "world", values(bench["world"])),
+                  (i18n._("Region"), "region", values(bench["region"])),
+                  (reference.country_name(country, locale), "country",
+                   [None if own.components[c["id"]].score is None else float(own.components[c["id"]].score)
+                    for c in texts["components"]])]
+        radar = charts.radar(axes, series, title=i18n._("Component scores, %(country)s %(year)s",
+                                                         country=reference.country_name(country, locale),
+                                                         year=bench["year"]))
+    return render(request, "maturity_country.html", {
+        "country": country, "name": reference.country_name(country, locale), "rule": rule, "b": bench,
+        "texts": texts, "radar": radar, "assessments": assessments,
+        "may_create": can(principal, "country_data.edit", service._target(session, country.iso3)),
+    })
+
+
+@router.post("/maturity/countries/{iso3}/assessments")
+def assessment_create(iso3: str, form: dict = form_data, session: Session = db_session,
+                      principal: Principal = current_principal) -> Response:
+    year = form.get("year", "")
+    a = service.create_assessment(session, principal, iso3.upper()[:3], int(year) if year.isdigit() else 0)
+    return RedirectResponse(f"/maturity/assessments/{a.id}", status_code=303)
+
+
+def _assessment_context(session: Session, principal: Principal, a: Any, rule: str) -> dict[str, Any]:
+    target = service._target(session, a.country_iso3)
+    readable_unpublished = can(principal, "unpublished.read", target)
+    answers = {x.indicator_code: x for x in service.answers(session, principal, a.id)} if readable_unpublished \
+        else {}
+    if not readable_unpublished:
+        versions = service.published_versions(session, a.id)
+        snapshot = json.loads(versions[-1].snapshot)["answers"] if versions else {}
+        answers = {code: SimpleNamespace(version=0, **v) for code, v in snapshot.items()}
+    from sqlalchemy import select
+
+    from dho.maturity.models import ReviewComment
+
+    comments = list(session.execute(select(ReviewComment).where(ReviewComment.assessment_id == a.id)
+                                    .order_by(ReviewComment.id)).scalars()) if readable_unpublished else []
+    editable = a.status in ("draft", "returned")
+    actions = [act for act, (sources, _to, perm) in service.TRANSITIONS.items()
+               if a.status in sources and can(principal, perm, target)]
+    return {
+        "a": a, "answers": answers, "rule": rule, "score": service.score(session, principal, a.id, rule),
+        "texts": _doc_texts(session, a.framework_id), "comments": comments,
+        "disagreements": service.disagreements(session, principal, a.id) if readable_unpublished else [],
+        "may_answer": editable and can(principal, "country_data.edit", target),
+        "may_review": a.status == "in_review" and can(principal, "review", target),
+        "actions": actions, "versions": service.published_versions(session, a.id),
+        "country_name": reference.country_name(reference.get_country(session, a.country_iso3), i18n.get_locale()),
+    }
+
+
+@router.get("/maturity/assessments/{assessment_id}", response_class=HTMLResponse)
+def assessment(request: Request, assessment_id: Id, rule: RuleQ = "nearest", session: Session = db_session,
+               principal: Principal = current_principal) -> Response:
+    a = service.read_assessment(session, principal, assessment_id)
+    return render(request, "maturity_assessment.html", {**_assessment_context(session, principal, a, rule),
+                                                        "errors": {}})
+
+
+@router.post("/maturity/assessments/{assessment_id}/answers/{code}", response_class=HTMLResponse)
+def answer_save(request: Request, assessment_id: Id, code: str, form: dict = form_data,
+                session: Session = db_session, principal: Principal = current_principal) -> Response:
+    raw = form.get("phase", "")
+    phase = None if raw == "na" else (int(raw) if raw in {"1", "2", "3", "4", "5"} else -1)
+    version = form.get("version", "")
+    try:
+        if phase == -1:
+            from dho.errors import FieldError, ValidationFailed
+
+            raise ValidationFailed(i18n._("Choose a phase or not available."),
+                                   errors=[FieldError("phase", i18n._("is required"))])
+        service.save_answer(session, principal, assessment_id,
+                            AnswerIn(code[:16], phase, form.get("rationale", ""), form.get("confidence", "medium")),
+                            int(version) if version.isdigit() and version != "0" else None)
+        return RedirectResponse(f"/maturity/assessments/{assessment_id}?saved={code[:16]}#i-{code[:16]}",
+                                status_code=303)
+    except DomainError as exc:
+        session.rollback()
+        if exc.status in (401, 403, 404):
+            raise
+        a = service.read_assessment(session, principal, assessment_id)
+        ctx = _assessment_context(session, principal, a, "nearest")
+        return render(request, "maturity_assessment.html", {
+            **ctx, "errors": {code: exc.detail + " " + "; ".join(f"{e.field}: {e.message}" for e in exc.errors)}},
+            status_code=exc.status)
+
+
+@router.post("/maturity/assessments/{assessment_id}/transitions")
+def transition(assessment_id: Id, form: dict = form_data, session: Session = db_session,
+               principal: Principal = current_principal) -> Response:
+    service.transition(session, principal, assessment_id, form.get("action", "")[:20], form.get("comment") or None)
+    return RedirectResponse(f"/maturity/assessments/{assessment_id}?saved=1", status_code=303)
+
+
+@router.post("/maturity/assessments/{assessment_id}/comments")
+def comment(assessment_id: Id, form: dict = form_data, session: Session = db_session,
+            principal: Principal = current_principal) -> Response:
+    service.comment(session, principal, assessment_id, form.get("body", ""), form.get("indicator_code") or None)
+    return RedirectResponse(f"/maturity/assessments/{assessment_id}#comments", status_code=303)
+
+
+@router.post("/maturity/assessments/{assessment_id}/consolidate")
+def consolidate(assessment_id: Id, session: Session = db_session, principal: Principal = current_principal
+                ) -> Response:
+    service.consolidate(session, principal, assessment_id)
+    return RedirectResponse(f"/maturity/assessments/{assessment_id}?saved=1", status_code=303)
