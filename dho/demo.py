@@ -118,76 +118,135 @@ MATURITY_YEARS = (2021, 2023, 2025)  # published with the current GDHM edition b
 MATURITY_CURRENT_YEAR = 2026  # this year's round: drafts, reviews, a returned submission, respondents
 RESPONDENT_REGIONS = ("AFR", "EUR")  # two respondents per country answer this year's draft
 
-# Rationales by component (the seven components have the same themes in both editions) and by
-# phase tier (1-2, 3, 4-5). All generic and invented; placeholders are filled in at random.
+# Rationales by indicator of the current edition (2019 codes reach them through the crosswalk) and
+# by phase tier (1-2, 3, 4-5). All generic and invented; placeholders are filled in at random.
 RATIONALES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "1": (("Digital health questions are handled case by case by individual programmes; no standing body exists.",
-           "A steering committee was proposed in {past} but has not been formally set up.",
-           "Coordination rests with one unit of the ministry and meets only when a project needs it."),
+           "A steering committee was proposed in {past} but has not been formally set up."),
           ("A national digital health steering committee met {n} times this year.",
-           "The technical working group on digital health has terms of reference and meets every quarter.",
-           "A digital health unit in the ministry coordinates partners and keeps minutes of its meetings."),
+           "The technical working group on digital health has terms of reference and meets every quarter."),
           ("The digital health council is chaired by the ministry, brings together {n} ministries and follows "
            "an annual work plan.",
-           "Governance of digital health and health data is written into the ministry's organisational decree.",
-           "The steering body reviews progress against the national plan twice a year and publishes its "
-           "decisions.")),
-    "2": (("There is no costed digital health strategy; projects are financed one by one by partners.",
-           "A strategy was drafted with partners but has not been endorsed yet.",
-           "Digital health spending is not tracked separately in the health budget."),
+           "Governance of digital health and health data is written into the ministry's organisational decree.")),
+    "2": (("The national health sector plan does not mention digital health.",
+           "Digital health appears in the health plan only as a list of pilot projects."),
+          ("The health sector plan has a chapter on digital health, but without targets.",
+           "Digital health is named as a priority in the national health plan, with a few targets."),
+          ("The national health plan sets digital health targets that are followed in the annual sector review.",
+           "Digital health has a budgeted programme in both the national development plan and the health plan.")),
+    "2a": (("The national digital economy policy does not mention health.",),
+           ("Health is one of {n} priority sectors of the national digital policy.",),
+           ("The national digital transformation agency runs a health workstream with the ministry of health.",)),
+    "3": (("No assessment of emerging technologies such as artificial intelligence has been made for health.",
+           "The use of new technologies depends on individual projects; there is no national guidance."),
+          ("A task force on artificial intelligence in health issued its first recommendations in {past}.",
+           "Guidance on assessing new digital tools before their use in public facilities is in draft."),
+          ("A national framework sets out how new technologies are assessed, piloted and scaled in health.",
+           "An advisory group reviews artificial intelligence tools before they are used in public services.")),
+    "4": (("Digital health plans do not consider access for rural, poor or disabled people.",),
+          ("The strategy mentions equity of access, and a study of the digital divide was done in {past}.",
+           "Patient groups were consulted while the plan was prepared."),
+          ("Digital health plans include equity targets, and progress is reported by region, sex and income.",)),
+    "4a": (("Gender is not addressed in the digital health governance documents.",),
+           ("The strategy mentions gender, but the working groups do not track their gender balance.",),
+           ("The steering committee's working groups are gender-balanced and report on it every year.",)),
+    "5": (("There is no national digital health strategy; projects follow their funders' plans.",
+           "A strategy was drafted with partners but has not been endorsed yet."),
           ("The national digital health strategy was endorsed in {past}; its costed plan is being finalised.",
-           "About {pct}% of digital health spending comes from the national budget, the rest from partners.",
-           "A budget line for digital health exists but mainly covers licences and hosting."),
+           "A strategy is in place, but nobody has been tasked with monitoring it."),
           ("The strategy is costed, has a monitoring framework, and its mid-term review was completed in {past}.",
-           "A dedicated budget line funds digital health and grew for the {nth} year in a row.",
+           "The steering committee follows the strategy's action plan and reports on it every year.")),
+    "5a": (("The digital health strategy was written apart from the plans for universal health coverage.",),
+           ("The strategy refers to universal health coverage goals, though few activities are linked to them.",),
+           ("Each strategic objective is linked to a universal health coverage target.",)),
+    "6": (("Digital health spending is not tracked separately in the health budget.",
+           "Almost all digital health projects are financed by external partners."),
+          ("About {pct}% of digital health spending comes from the national budget, the rest from partners.",
+           "A budget line for digital health exists but mainly covers licences and hosting."),
+          ("A dedicated budget line funds digital health and grew for the {nth} year in a row.",
            "Over {pct}% of recurrent digital health costs are now met from domestic resources.")),
-    "3": (("No law deals with health data specifically; general rules on records apply.",
-           "A data protection bill is under discussion but has not reached parliament.",
-           "Sharing of health data across borders is not regulated."),
+    "6a": (("There is no framework for private sector participation in digital health.",),
+           ("Private providers took part in {n} consultations on digital health, without a formal agreement.",),
+           ("Public-private agreements govern the hosting and support of {n} national health systems.",)),
+    "7": (("No law deals with health data specifically; general rules on records apply.",
+           "A data protection bill is under discussion but has not reached parliament."),
           ("The data protection act covers health data, but its implementing regulations are still pending.",
-           "Consent and patient access rules were set out in a ministerial circular in {past}.",
-           "A regulator has been designated, though enforcement in the health sector is still limited."),
-          ("Health data protection rules are in force, and the regulator inspected {n} health facilities this "
-           "year.",
-           "Patients can ask for a copy of their electronic record under regulations adopted in {past}.",
-           "Guidance on the secondary use of health data for research is applied by ethics committees.")),
-    "4": (("Digital health is not part of the pre-service curricula of health workers.",
-           "Training is given only when a new system is rolled out and is not recorded.",
-           "There is no career path for health informatics staff in the public service."),
-          ("Digital health modules were added to nursing and medical curricula in {n} training institutions.",
-           "An in-service course reached about {pct}% of district health information officers.",
-           "Health informatics posts exist at national level but are not yet filled in the districts."),
-          ("Digital health competencies are part of the accreditation standards of all health training "
-           "institutions.",
-           "A health informatics cadre with {n} grades is recognised in the civil service.",
-           "Continuing education in digital health is tracked in the workforce information system.")),
-    "5": (("Systems exchange data mainly through spreadsheets and manual re-entry.",
-           "No national list of approved standards has been adopted.",
-           "Facility and patient identifiers differ from one system to the next."),
-          ("A national interoperability framework was adopted; {n} systems have started to follow it.",
-           "A master facility list is maintained and used by the routine reporting system.",
-           "Terminology standards have been chosen, though few systems implement them so far."),
-          ("Most national systems exchange data through a shared interoperability layer using agreed standards.",
-           "Conformance testing is required before a new system is connected to the national platform.",
-           "A unique health identifier is used across {n} national systems.")),
-    "6": (("Fewer than a third of health facilities have a reliable internet connection.",
-           "Power cuts and missing equipment limit computer use outside the capital.",
-           "National systems run on servers without a tested backup plan."),
-          ("About {pct}% of public facilities are connected, mostly through mobile data.",
-           "A government data centre hosts the main health systems; disaster recovery is being planned.",
-           "Equipment in district offices was renewed in {past}, though maintenance is irregular."),
-          ("Over {pct}% of public facilities are connected and the network is monitored centrally.",
-           "Health systems run in a government cloud with tested backups and a recovery site.",
-           "A maintenance contract covers the computers of all hospitals and district offices.")),
-    "7": (("A few pilot projects run in selected districts with no plan to scale them up.",
-           "Electronic records are used in some private hospitals but not in the public sector.",
-           "Routine data are still collected mostly in paper registers."),
-          ("The routine health information system covers every district; {n} hospitals use electronic records.",
-           "A national telehealth service started in {past} and is used in several provinces.",
-           "Community health workers in about {pct}% of districts use a mobile application."),
-          ("Electronic records are in use in most public hospitals and share data with the national platform.",
-           "Citizens can see their test results and vaccination records online.",
-           "Data from the national systems feed a dashboard used in monthly performance reviews.")),
+           "A cybersecurity law was passed in {past}; the health sector has no specific guidance yet."),
+          ("Data protection and cybersecurity laws are in force, and the regulator inspected {n} health "
+           "facilities this year.",
+           "A health sector incident response team handles security incidents under the national law.")),
+    "8": (("Patient consent and confidentiality rely on professional codes of conduct only.",),
+          ("Consent and patient access rules were set out in a ministerial circular in {past}.",
+           "Health facilities have privacy guidance, but nobody checks that it is applied."),
+          ("Patients can ask for a copy of their electronic record under regulations adopted in {past}.",
+           "Access to patient records is logged and audited in the main national systems.")),
+    "9": (("Digital health software is not covered by any certification process.",),
+          ("The medicines and devices regulator has started to register health software, beginning with {n} "
+           "products.",),
+          ("Digital health services must be certified before use in public facilities; the list is published.",)),
+    "9a": (("No rules cover the use of artificial intelligence in health services.",),
+           ("Draft guidance on artificial intelligence in health was opened for comment in {past}.",),
+           ("Artificial intelligence tools used in public health services must be registered and are reviewed.",)),
+    "10": (("Sharing of health data across borders is not regulated.",),
+           ("Cross-border sharing is allowed case by case under the data protection act.",
+            "An agreement with neighbouring countries covers the exchange of disease surveillance data."),
+           ("Rules for cross-border health data sharing are in force and applied in {n} regional agreements.",)),
+    "11": (("Digital health is not part of the pre-service curricula of health workers.",),
+           ("Digital health modules were added to nursing and medical curricula in {n} training institutions.",),
+           ("Digital health competencies are part of the accreditation standards of all health training "
+            "institutions.",)),
+    "12": (("Training is given only when a new system is rolled out and is not recorded.",),
+           ("An in-service course reached about {pct}% of district health information officers.",),
+           ("Continuing education in digital health is tracked in the workforce information system.",)),
+    "13": (("There is no course in health informatics in the country; specialists train abroad.",),
+           ("A university offers a master's course in health informatics; {n} students graduated last year.",),
+           ("Health informatics degrees are offered by {n} universities and match the posts in the ministry.",)),
+    "14": (("There is no career path for health informatics staff in the public service.",),
+           ("Health informatics posts exist at national level but are not yet filled in the districts.",),
+           ("A health informatics cadre with {n} grades is recognised in the civil service.",)),
+    "15": (("Systems exchange data mainly through spreadsheets and manual re-entry.",),
+           ("A national enterprise architecture was adopted; {n} systems have started to follow it.",),
+           ("Most national systems exchange data through a shared interoperability layer.",)),
+    "16": (("No national list of approved standards has been adopted.",),
+           ("Terminology standards have been chosen, though few systems implement them so far.",),
+           ("Conformance testing against the national standards is required before a system is connected.",)),
+    "17": (("Fewer than a third of health facilities have a reliable internet connection.",
+            "Power cuts and missing equipment limit computer use outside the capital."),
+           ("About {pct}% of public facilities are connected, mostly through mobile data.",),
+           ("Over {pct}% of public facilities are connected and the network is monitored centrally.",)),
+    "18": (("National systems run on servers without a tested backup plan.",),
+           ("A government data centre hosts the main health systems; disaster recovery is being planned.",
+            "Equipment in district offices was renewed in {past}, though maintenance is irregular."),
+           ("Health systems run in a government cloud with tested backups and a recovery site.",
+            "A maintenance contract covers the computers of all hospitals and district offices.")),
+    "19": (("A few pilot projects run in selected districts with no plan to scale them up.",
+            "Routine data are still collected mostly in paper registers."),
+           ("The routine health information system covers every district; {n} hospitals use electronic records.",
+            "Community health workers in about {pct}% of districts use a mobile application.",
+            "A national telehealth service started in {past} and is used in several provinces."),
+           ("Electronic records are in use in most public hospitals and share data with the national platform.",)),
+    "20": (("There is no up-to-date list of health facilities or of registered health workers.",),
+           ("A master facility list is maintained and used by the routine reporting system.",),
+           ("Facility and health worker registries are kept up to date and used by all national systems.",)),
+    "21": (("Patient identifiers differ from one system to the next.",),
+           ("The national identity number is recorded in {n} health systems but not yet used to link records.",),
+           ("A unique health identifier is used across {n} national systems.",)),
+    "21a": (("There is no master patient index.",),
+            ("A master patient index was set up for the HIV and tuberculosis programmes.",),
+            ("The master patient index links records across hospitals and primary care.",)),
+    "21b": (("Births are registered on paper and reach the civil registry months later.",),
+            ("Births in about {pct}% of hospitals are notified electronically to the civil registry.",),
+            ("Births are notified electronically from almost every facility and linked to a health identifier.",)),
+    "21c": (("Deaths are reported on paper, and causes of death are rarely coded.",),
+            ("Deaths in hospitals are notified electronically; deaths in the community are still on paper.",),
+            ("Death notification is electronic nationwide, with causes coded by trained staff.",)),
+    "22": (("Patients can only give feedback through suggestion boxes in facilities.",),
+           ("A telephone and text-message line collects patient feedback in {n} provinces.",),
+           ("A national feedback platform is open to all patients, and results are published every quarter.",)),
+    "23": (("Data are reported upward but rarely used for decisions at district level.",),
+           ("A national dashboard shows key indicators, though districts use it unevenly.",),
+           ("Data from the national systems feed a dashboard used in monthly performance reviews.",
+            "Citizens can see their test results and vaccination records online.")),
 }
 NOT_AVAILABLE = (
     "Not assessed this round: the department in charge could not provide evidence in time.",
@@ -200,14 +259,13 @@ EVIDENCE = (
     "Confirmed at the national validation workshop.",
     "Based on interviews with {n} programme managers.",
     "Evidence shared with the regional office.",
-    "Figures from the {past} facility survey.",
+    "Details in the {past} situation analysis.",
     "Checked against the minutes of the last partners' meeting.",
 )
 REVIEW_COMMENTS = (
     "Please attach the decree or the minutes that support this phase.",
     "The rationale describes a plan rather than something in place; please check the phase.",
-    "This is two phases above last round's answer; what changed since then?",
-    "Where does the coverage figure come from? Please name the source.",
+    "Which document is this based on? Please name it in the rationale.",
     "The evidence mentioned is from before the period assessed; is there anything more recent?",
 )
 RETURN_COMMENTS = (
@@ -220,6 +278,7 @@ ACCEPT_COMMENTS = (
     "Checked with the country team; no further questions.",
 )
 ORDINAL = ("second", "third", "fourth")
+PERCENT_BY_PHASE = {1: (10, 25), 2: (20, 40), 3: (35, 60), 4: (55, 80), 5: (75, 95)}  # coverage figures
 CONFIDENCE_WEIGHTS = (("low", 2), ("medium", 5), ("high", 3))
 
 
@@ -242,13 +301,13 @@ class _Maturity:
     def __init__(self, ctx: DemoContext):
         self.ctx, self.s, self.rng = ctx, ctx.session, ctx.rng
         self._principals: dict[str, Principal] = {}
+        # Held so the session's (weak) identity map keeps them: every answer checks its framework.
+        self._frameworks = [maturity.get_framework(self.s, f) for f in ("gdhm-current", "gdhi-2019")]
         self.current = maturity.structure(self.s, "gdhm-current")
         self.early = maturity.structure(self.s, "gdhi-2019")
         self.parent = self._parents("gdhm-current")
         self.early_parent = self._parents("gdhi-2019")
         self.to_current = {k: v for k, v in maturity.crosswalk(self.s, "gdhi-2019", "gdhm-current").items() if v}
-        self.component = {code: comp.id for st in (self.current, self.early) for comp in st.components
-                          for code in (*comp.core, *comp.sub)}
 
     def _parents(self, framework_id: str) -> dict[str, str]:
         doc = maturity.framework_document(maturity.get_framework(self.s, framework_id))
@@ -270,14 +329,16 @@ class _Maturity:
 
     # -- content
 
-    def rationale(self, code: str, phase: int | None, year: int) -> str:
+    def rationale(self, code: str, phase: int | None, year: int, framework_id: str = "gdhm-current") -> str:
         rng = self.rng
-        fill = {"n": rng.randint(2, 9), "pct": 5 * rng.randint(4, 18), "past": year - rng.randint(1, 3),
-                "nth": rng.choice(ORDINAL)}
         if phase is None:
             return rng.choice(NOT_AVAILABLE)
+        low, high = PERCENT_BY_PHASE[phase]
+        fill = {"n": rng.randint(2, 9), "pct": 5 * rng.randint(low // 5, high // 5), "past": year - rng.randint(1, 3),
+                "nth": rng.choice(ORDINAL)}
         tier = 0 if phase <= 2 else 1 if phase == 3 else 2
-        text = rng.choice(RATIONALES[self.component[code]][tier]).format(**fill)
+        topic = self.to_current.get(code, code) if framework_id == "gdhi-2019" else code
+        text = rng.choice(RATIONALES[topic][tier]).format(**fill)
         if rng.random() < 0.35:
             text += " " + rng.choice(EVIDENCE).format(**fill)
         return text
@@ -332,12 +393,13 @@ class _Maturity:
 
     # -- workflow
 
-    def answer_all(self, c: _CountryPlan, aid: int, year: int, values: dict[str, int | None]) -> None:
+    def answer_all(self, c: _CountryPlan, aid: int, year: int, values: dict[str, int | None],
+                   framework_id: str = "gdhm-current") -> None:
         focal = self.focal(c)
         for code, phase in values.items():
-            conf = "low" if phase is None else self.confidence()
-            maturity.save_answer(self.s, focal, aid, maturity.AnswerIn(code, phase, self.rationale(code, phase, year),
-                                                                       conf))
+            maturity.save_answer(self.s, focal, aid, maturity.AnswerIn(
+                code, phase, self.rationale(code, phase, year, framework_id),
+                "low" if phase is None else self.confidence()))
 
     def review(self, c: _CountryPlan, aid: int, until: str, values: dict[str, int | None]) -> None:
         """Move a fully answered assessment forward to ``until`` (a status)."""
@@ -356,7 +418,7 @@ class _Maturity:
     def publish_round(self, c: _CountryPlan, year: int, framework_id: str) -> int:
         a = maturity.create_assessment(self.s, self.focal(c), c.iso3, year, framework_id)
         values = self.draft_answers(c, year, framework_id)
-        self.answer_all(c, a.id, year, values)
+        self.answer_all(c, a.id, year, values, framework_id)
         self.review(c, a.id, "published", values)
         self.remember(c, framework_id, values)
         return a.id
@@ -381,7 +443,15 @@ class _Maturity:
         maturity.transition(self.s, focal, aid, "submit")
         maturity.transition(self.s, reviewer, aid, "start_review")
         answered = [k for k, v in values.items() if v is not None and k in self.current.core_codes]
-        for code, body in zip(self.rng.sample(answered, 2), self.rng.sample(REVIEW_COMMENTS, 2), strict=True):
+        rose = [k for k in answered if (values[k] or 0) > c.last.get(k, 5)]
+        notes: list[tuple[str, str]] = []
+        if rose:  # a jump since the last published round is what a reviewer asks about first
+            code = self.rng.choice(rose)
+            notes.append((code, f"Phase {values[code]} is above the {MATURITY_YEARS[-1]} answer (phase "
+                                f"{c.last[code]}); what changed since then?"))
+        for code in self.rng.sample([k for k in answered if k not in rose], 2 - len(notes)):
+            notes.append((code, self.rng.choice(REVIEW_COMMENTS)))
+        for code, body in notes:
             maturity.comment(self.s, reviewer, aid, body, code)
         maturity.transition(self.s, reviewer, aid, "return", self.rng.choice(RETURN_COMMENTS))
 

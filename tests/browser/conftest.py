@@ -27,8 +27,7 @@ from playwright.sync_api import BrowserContext, Page, Playwright, expect
 from sqlalchemy import select
 
 from dho.accounts.models import Organisation, User
-from dho.accounts.permissions import CLI_OPERATOR
-from dho.db import Database, import_all_models, migrate
+from dho.db import Database, import_all_models
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -62,14 +61,12 @@ class LiveApp:
 
 def _prepare_demo_database(path: Path) -> LiveApp:
     from dho import demo
-    from dho.reference import service as reference
+    from dho.bootstrap import initialise
 
     import_all_models()
     url = f"sqlite:///{path}"
     db = Database(url)
-    migrate(db)
-    with db.session() as session:
-        reference.load(session, CLI_OPERATOR)
+    initialise(db)
     with db.session() as session:
         demo.load(session)
     live = LiveApp(url="", database_url=url)
