@@ -45,6 +45,7 @@ def lint(doc: Any) -> list[Finding]:
     seen_components: set[str] = set()
     seen_codes: set[str] = set()
     parents: dict[str, str | None] = {}
+    core_codes: set[str] = set()
     core_by_component: dict[str, int] = {}
     for comp in components:
         cid = str(comp.get("id", "")) if isinstance(comp, dict) else ""
@@ -74,6 +75,7 @@ def lint(doc: Any) -> list[Finding]:
             parents[code] = ind.get("parent")
             if ind.get("core") is True:
                 core_by_component[cid] += 1
+                core_codes.add(code)
             elif ind.get("core") is not False:
                 out.append(Finding("error", iw, "must say core true or false"))
             if not _text(ind.get("title")):
@@ -95,7 +97,7 @@ def lint(doc: Any) -> list[Finding]:
     for code, parent in parents.items():
         if parent is not None and parent not in parents:
             out.append(Finding("error", f"indicator {code}", f"parent {parent} does not exist"))
-        if parent is not None and parents.get(parent) is not None:
+        if parent is not None and (parents.get(parent) is not None or parent not in core_codes):
             out.append(Finding("error", f"indicator {code}", "a sub-indicator's parent must be a core indicator"))
     for cid, n in core_by_component.items():
         if n == 0:

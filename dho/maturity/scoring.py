@@ -8,8 +8,9 @@ every formula here in words.
 - Completeness: answered core indicators / core indicators (and the same for sub-indicators).
 - Phase of a score, by a named rule:
   * ``gdhm``: the Global Digital Health Monitor's rule, reproduced exactly: the score as a binary
-    double, rounded half-even to one decimal, then the ceiling (0 -> 1). Any score above a whole
-    number by 0.05 or more goes up a phase (1.05 -> 2): an upward bias.
+    double, rounded half-even to one decimal, then the ceiling, clamped to 1-5. A score that rounds
+    to more than a whole number goes up a phase (1.05 -> 1.1 -> 2; but 2.05, stored a hair below,
+    rounds to 2.0 and stays): an upward bias.
   * ``nearest``: the nearest whole phase of the exact score, ties to the even phase (unbiased).
 """
 

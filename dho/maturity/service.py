@@ -187,6 +187,17 @@ def read_assessment(session: Session, principal: Principal, assessment_id: int) 
     return a
 
 
+def read_working(session: Session, principal: Principal, assessment_id: int) -> Assessment:
+    """An assessment's working data (current answers, respondents, disagreements) is not public,
+    even after a version was published."""
+    a = get_assessment(session, assessment_id)
+    if not can(principal, "unpublished.read", _target(session, a.country_iso3)):
+        if a.published_version > 0 and principal.is_authenticated:
+            raise Forbidden(_("Only the country's team and its reviewers see the working answers."))
+        raise NotFound(_("No assessment %(id)s.", id=assessment_id))
+    return a
+
+
 def create_assessment(session: Session, principal: Principal, country_iso3: str, year: int,
                       framework_id: str = DEFAULT_FRAMEWORK, subdivision: str = "") -> Assessment:
     country = reference.get_country(session, country_iso3)
@@ -302,7 +313,7 @@ class Disagreement:
 def disagreements(session: Session, principal: Principal, assessment_id: int) -> list[Disagreement]:
     from dho.accounts.models import User
 
-    a = read_assessment(session, principal, assessment_id)
+    a = read_working(session, principal, assessment_id)
     rows = session.execute(select(Response.indicator_code, User.email, Response.phase)
                            .join(User, User.id == Response.respondent_id)
                            .where(Response.assessment_id == a.id)).all()
@@ -343,7 +354,9 @@ def consolidate(session: Session, principal: Principal, assessment_id: int) -> d
 
 
 def answers(session: Session, principal: Principal, assessment_id: int) -> list[Answer]:
-    a = read_assessment(session, principal, assessment_id)
+    """The current (working) answers: for the country's team and reviewers only. Everyone else
+    reads the published versions."""
+    a = read_working(session, principal, assessment_id)
     return list(session.execute(select(Answer).where(Answer.assessment_id == a.id)).scalars())
 
 
@@ -393,7 +406,9 @@ def transition(session: Session, principal: Principal, assessment_id: int, actio
             ans.indicator_code: {"phase": ans.phase, "not_available": ans.not_available,
                                  "rationale": ans.rationale, "confidence": ans.confidence}
             for ans in session.execute(select(Answer).where(Answer.assessment_id == a.id)).scalars()},
-            "framework": a.framework_id, "country": a.country_iso3, "year": a.year}
+            "framework": a.framework_id, "country": a.country_iso3, "year": a.year,
+            "structure": [{"id": c.id, "core": list(c.core), "sub": list(c.sub)}
+                          for c in structure(session, a.framework_id).components]}
         session.add(PublishedVersion(assessment_id=a.id, number=a.published_version, published_by=principal.actor.label,
                                      snapshot=canonical_json(snapshot)))
     session.flush()
@@ -422,6 +437,15 @@ def published_versions(session: Session, assessment_id: int) -> list[PublishedVe
                                 .order_by(PublishedVersion.number)).scalars())
 
 
+def snapshot_structure(snap: dict[str, Any], fallback: scoring.Structure) -> scoring.Structure:
+    """The framework structure frozen with a published version, so that its scores never change
+    when a framework file is replaced later."""
+    frozen = snap.get("structure")
+    if not frozen:
+        return fallback
+    return scoring.Structure(tuple(scoring.Component(c["id"], tuple(c["core"]), tuple(c["sub"])) for c in frozen))
+
+
 def published_answers(session: Session, assessment_id: int, number: int | None = None
                       ) -> dict[str, int | None] | None:
     stmt = select(PublishedVersion).where(PublishedVersion.assessment_id == assessment_id)
@@ -441,7 +465,13 @@ def score(session: Session, principal: Principal, assessment_id: int, rule: str 
           published_only: bool = False) -> scoring.AssessmentScore:
     a = read_assessment(session, principal, assessment_id)
     if published_only or not can(principal, "unpublished.read", _target(session, a.country_iso3)):
-        values = published_answers(session, a.id) or {}
+        versions = published_versions(session, a.id)
+        if versions:
+            snap = json.loads(versions[-1].snapshot)
+            values = {code: v["phase"] for code, v in snap["answers"].items()}
+            return scoring.score_assessment(snapshot_structure(snap, structure(session, a.framework_id)), values,
+                                            rule)
+        values = {}
     else:
         values = {ans.indicator_code: ans.phase for ans in session.execute(
             select(Answer).where(Answer.assessment_id == a.id)).scalars()}
@@ -468,7 +498,7 @@ def published_scores(session: Session, *, country: str | None = None, year: int 
     for a, pv in session.execute(stmt.order_by(Assessment.country_iso3, Assessment.year)).all():
         snap = json.loads(pv.snapshot)
         values = {code: v["phase"] for code, v in snap["answers"].items()}
-        out[f"{a.country_iso3}:{a.year}"] = scoring.score_assessment(st, values, rule)
+        out[f"{a.country_iso3}:{a.year}"] = scoring.score_assessment(snapshot_structure(snap, st), values, rule)
     return out
 
 
@@ -502,20 +532,34 @@ GROUPS = ("region", "income", "world")
 METHODS = ("mean_of_countries", "pooled")
 
 
+@dataclass(frozen=True)
+class Published:
+    """A country's published answers with the framework structure frozen at publication."""
+
+    year: int
+    values: dict[str, int | None]
+    structure: scoring.Structure
+
+    def score(self, rule: str) -> scoring.AssessmentScore:
+        return scoring.score_assessment(self.structure, self.values, rule)
+
+
 def latest_published(session: Session, *, year: int | None = None, framework_id: str = DEFAULT_FRAMEWORK
-                     ) -> dict[str, tuple[int, dict[str, int | None]]]:
-    """Per country, the answers of its latest published national assessment (in ``year`` if given,
-    else the most recent year): iso3 -> (year, answers)."""
+                     ) -> dict[str, Published]:
+    """Per country, its latest published national assessment (in ``year`` if given, else the most
+    recent year)."""
     stmt = select(Assessment, PublishedVersion).join(
         PublishedVersion, (PublishedVersion.assessment_id == Assessment.id)
         & (PublishedVersion.number == Assessment.published_version)).where(
         Assessment.published_version > 0, Assessment.subdivision == "", Assessment.framework_id == framework_id)
     if year:
         stmt = stmt.where(Assessment.year == year)
-    out: dict[str, tuple[int, dict[str, int | None]]] = {}
+    st = structure(session, framework_id)
+    out: dict[str, Published] = {}
     for a, pv in session.execute(stmt.order_by(Assessment.country_iso3, Assessment.year)).all():
         snap = json.loads(pv.snapshot)
-        out[a.country_iso3] = (a.year, {code: v["phase"] for code, v in snap["answers"].items()})
+        out[a.country_iso3] = Published(a.year, {code: v["phase"] for code, v in snap["answers"].items()},
+                                        snapshot_structure(snap, st))
     return out
 
 
@@ -549,15 +593,15 @@ def aggregates(session: Session, *, group: str = "region", year: int | None = No
             FieldError(k, v) for k, v, allowed in (("group", group, GROUPS), ("method", method, METHODS),
                                                    ("rule", rule, scoring.RULES)) if v not in allowed])
     st = structure(session, framework_id)
-    members: dict[str, dict[str, dict[str, int | None]]] = {}
-    for iso3, (yr, values) in latest_published(session, year=year, framework_id=framework_id).items():
-        key = group_of(session, iso3, group, yr)
+    members: dict[str, dict[str, Published]] = {}
+    for iso3, pub in latest_published(session, year=year, framework_id=framework_id).items():
+        key = group_of(session, iso3, group, pub.year)
         if key:
-            members.setdefault(key, {})[iso3] = values
+            members.setdefault(key, {})[iso3] = pub
     out = []
     for key in sorted(members):
-        answers = members[key]
-        per_country = {iso3: scoring.score_assessment(st, v, rule) for iso3, v in answers.items()}
+        answers = {iso3: pub.values for iso3, pub in members[key].items()}
+        per_country = {iso3: pub.score(rule) for iso3, pub in members[key].items()}
         if method == "pooled":
             comps = {c.id: scoring.aggregate_pooled_component(answers, c.core, rule) for c in st.components}
             available = {cid: scoring.Score(a.score, a.phase, rule, a.n, len(answers))
@@ -590,12 +634,12 @@ def benchmarks(session: Session, iso3: str, *, rule: str = scoring.DEFAULT_RULE,
     if country.iso3 not in latest:
         return {"country": country.iso3, "latest": None, "trend": trend(session, country.iso3, rule=rule,
                                                                          framework_id=framework_id)}
-    year, values = latest[country.iso3]
+    year = latest[country.iso3].year
     st = structure(session, framework_id)
-    own = scoring.score_assessment(st, values, rule)
+    own = latest[country.iso3].score(rule)
     by = {g: {f.key: f for f in aggregates(session, group=g, rule=rule, framework_id=framework_id)}
           for g in GROUPS}
-    same_phase = {i: scoring.score_assessment(st, v, rule) for i, (_y, v) in latest.items()}
+    same_phase = {i: pub.score(rule) for i, pub in latest.items()}
     same_phase = {i: s for i, s in same_phase.items() if s.overall.phase == own.overall.phase}
     peers = GroupFigures(
         f"phase {own.overall.phase}",
@@ -621,8 +665,10 @@ def trend(session: Session, iso3: str, *, rule: str = scoring.DEFAULT_RULE,
         & (PublishedVersion.number == Assessment.published_version)).where(
         Assessment.country_iso3 == iso3.upper(), Assessment.published_version > 0, Assessment.subdivision == "")
     for a, pv in session.execute(stmt.order_by(Assessment.year)).all():
-        values = {code: v["phase"] for code, v in json.loads(pv.snapshot)["answers"].items()}
+        snap = json.loads(pv.snapshot)
+        values = {code: v["phase"] for code, v in snap["answers"].items()}
         unmapped: list[str] = []
+        frozen = snapshot_structure(snap, st) if a.framework_id == framework_id else st
         if a.framework_id != framework_id:
             walk = crosswalk(session, a.framework_id, framework_id)
             carried: dict[str, int | None] = {}
@@ -633,6 +679,6 @@ def trend(session: Session, iso3: str, *, rule: str = scoring.DEFAULT_RULE,
                 elif target in st.core_codes and target not in carried:
                     carried[target] = phase
             values = carried
-        s = scoring.score_assessment(st, values, rule)
+        s = scoring.score_assessment(frozen, values, rule)
         rows.append({"year": a.year, "framework": a.framework_id, "score": s, "unmapped": sorted(unmapped)})
     return rows

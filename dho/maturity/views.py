@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from dho import i18n
 from dho.accounts.permissions import Principal, can
 from dho.errors import DomainError
-from dho.maturity import charts, scoring, service
+from dho.maturity import charts, service
 from dho.maturity.service import AnswerIn
 from dho.reference import service as reference
 from dho.web.deps import current_principal, db_session, form_data
@@ -47,12 +47,11 @@ def _doc_texts(session: Session, framework_id: str) -> dict[str, Any]:
 def overview(request: Request, rule: RuleQ = "nearest", session: Session = db_session,
              principal: Principal = current_principal) -> Response:
     locale = i18n.get_locale()
-    st = service.structure(session, service.DEFAULT_FRAMEWORK)
     rows = []
-    for iso3, (year, values) in service.latest_published(session).items():
+    for iso3, pub in service.latest_published(session).items():
         c = reference.get_country(session, iso3)
-        rows.append({"iso3": iso3, "name": reference.country_name(c, locale), "region": c.who_region, "year": year,
-                     "score": scoring.score_assessment(st, values, rule)})
+        rows.append({"iso3": iso3, "name": reference.country_name(c, locale), "region": c.who_region,
+                     "year": pub.year, "score": pub.score(rule)})
     rows.sort(key=lambda r: r["name"])
     regions = {r.code: reference.localized(r, "name", locale) for r in reference.regions(session)}
     return render(request, "maturity_overview.html", {

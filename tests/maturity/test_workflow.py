@@ -31,7 +31,7 @@ def _audit_count(s) -> int:  # type: ignore[no-untyped-def]
 def test_full_cycle(demo_db):
     with demo_db.session() as s:
         focal, reviewer, sec = P(s, "focal.ken"), P(s, "regional.afr"), P(s, "secretariat")
-        a = maturity.create_assessment(s, focal, "KEN", 2026)
+        a = maturity.create_assessment(s, focal, "KEN", 2036)
         aid = a.id
         codes = maturity.structure(s, "gdhm-current").core_codes
         r1, r2 = _respondent(s, "KEN", "amina"), _respondent(s, "KEN", "kofi")
@@ -66,9 +66,9 @@ def test_full_cycle(demo_db):
             maturity.transition(s, focal, aid, "publish")
         maturity.transition(s, sec, aid, "publish")
     with demo_db.session() as s:
-        scores = maturity.published_scores(s, country="KEN", rule="nearest")
-        assert set(scores) == {"KEN:2026"}
-        first = scores["KEN:2026"]
+        scores = maturity.published_scores(s, country="KEN", year=2036, rule="nearest")
+        assert set(scores) == {"KEN:2036"}
+        first = scores["KEN:2036"]
         assert first.indicators["5"] == 4 and first.indicators["20"] is None
         # republishing after a change makes version 2; version 1 stays readable
         focal, sec = P(s, "focal.ken"), P(s, "secretariat")
@@ -85,7 +85,7 @@ def test_full_cycle(demo_db):
 def test_optimistic_locking_never_overwrites(demo_db):
     with demo_db.session() as s:
         focal = P(s, "focal.ken")
-        aid = maturity.create_assessment(s, focal, "KEN", 2025).id
+        aid = maturity.create_assessment(s, focal, "KEN", 2037).id
         first = maturity.save_answer(s, focal, aid, AnswerIn("1", 2, "first"))
         assert first.version == 1
         maturity.save_answer(s, focal, aid, AnswerIn("1", 3, "second, from version 1"), expected_version=1)
@@ -105,7 +105,7 @@ def test_optimistic_locking_never_overwrites(demo_db):
 ])
 def test_bad_answers_are_refused_and_write_nothing(demo_db, answer, field):
     with demo_db.session() as s:
-        aid = maturity.create_assessment(s, P(s, "focal.ken"), "KEN", 2024).id
+        aid = maturity.create_assessment(s, P(s, "focal.ken"), "KEN", 2038).id
     with demo_db.session() as s:
         before = _audit_count(s)
         with pytest.raises(ValidationFailed) as exc:
@@ -118,14 +118,14 @@ def test_bad_answers_are_refused_and_write_nothing(demo_db, answer, field):
 
 def test_focal_point_of_one_country_cannot_touch_another(demo_db):
     with demo_db.session() as s:
-        aid = maturity.create_assessment(s, P(s, "focal.ken"), "KEN", 2024).id
+        aid = maturity.create_assessment(s, P(s, "focal.ken"), "KEN", 2038).id
     with demo_db.session() as s:
         before = _audit_count(s)
         sen = P(s, "focal.sen")
         with pytest.raises(Forbidden):
             maturity.save_answer(s, sen, aid, AnswerIn("1", 3, "not mine"))
         with pytest.raises(Forbidden):
-            maturity.create_assessment(s, sen, "KEN", 2023)
+            maturity.create_assessment(s, sen, "KEN", 2043)
         with pytest.raises(NotFound):  # an unpublished assessment of another country is invisible
             maturity.answers(s, sen, aid)
         with pytest.raises(Forbidden):
@@ -136,7 +136,7 @@ def test_focal_point_of_one_country_cannot_touch_another(demo_db):
 def test_published_assessment_cannot_be_edited(demo_db):
     with demo_db.session() as s:
         focal, sec = P(s, "focal.ken"), P(s, "secretariat")
-        aid = maturity.create_assessment(s, focal, "KEN", 2022).id
+        aid = maturity.create_assessment(s, focal, "KEN", 2039).id
         for code in maturity.structure(s, "gdhm-current").core_codes:
             maturity.save_answer(s, focal, aid, AnswerIn(code, 2, "why"))
         for step, who in (("submit", focal), ("start_review", sec), ("accept", sec), ("approve", focal),
@@ -147,3 +147,49 @@ def test_published_assessment_cannot_be_edited(demo_db):
             maturity.save_answer(s, P(s, "focal.ken"), aid, AnswerIn("1", 5, "sneaky"), expected_version=1)
         with pytest.raises(Conflict):
             maturity.transition(s, P(s, "secretariat"), aid, "publish")
+
+
+def test_working_data_stays_private_after_publication(demo_db):
+    with demo_db.session() as s:
+        focal, sec = P(s, "focal.ken"), P(s, "secretariat")
+        aid = maturity.create_assessment(s, focal, "KEN", 2040).id
+        r1 = _respondent(s, "KEN", "ruth")
+        maturity.save_response(s, r1, aid, AnswerIn("1", 2, "respondent view"))
+        for code in maturity.structure(s, "gdhm-current").core_codes:
+            maturity.save_answer(s, focal, aid, AnswerIn(code, 3, "why"))
+        for step, who in (("submit", focal), ("start_review", sec), ("accept", sec), ("approve", focal),
+                          ("publish", sec), ("reopen", focal)):
+            maturity.transition(s, who, aid, step)
+        maturity.save_answer(s, focal, aid, AnswerIn("1", 5, "draft change"), expected_version=1)
+    from dho.accounts.permissions import ANONYMOUS
+
+    with demo_db.session() as s:
+        for who in (ANONYMOUS, P(s, "focal.sen")):
+            with pytest.raises((NotFound, Forbidden)):
+                maturity.disagreements(s, who, aid)
+            with pytest.raises((NotFound, Forbidden)):
+                maturity.answers(s, who, aid)
+            # the public sees the published version, not the draft change
+            assert maturity.score(s, who, aid).indicators["1"] == 3
+
+
+def test_published_scores_do_not_move_when_the_framework_changes(demo_db):
+    import json as _json
+
+    from dho.maturity.models import Framework
+
+    with demo_db.session() as s:
+        focal, sec = P(s, "focal.ken"), P(s, "secretariat")
+        aid = maturity.create_assessment(s, focal, "KEN", 2041).id
+        for i, code in enumerate(maturity.structure(s, "gdhm-current").core_codes):
+            maturity.save_answer(s, focal, aid, AnswerIn(code, 1 + i % 5, "why"))
+        for step, who in (("submit", focal), ("start_review", sec), ("accept", sec), ("approve", focal),
+                          ("publish", sec)):
+            maturity.transition(s, who, aid, step)
+        before = maturity.published_scores(s, country="KEN", year=2041)["KEN:2041"].as_dict()
+        doc = _json.loads(s.get(Framework, "gdhm-current").document)
+        doc["components"][0]["indicators"][0]["core"] = False  # indicator 1 no longer counts
+        doc["components"][0]["indicators"][0]["parent"] = "2"
+        maturity.add_framework(s, CLI_OPERATOR, doc)
+    with demo_db.session() as s:
+        assert maturity.published_scores(s, country="KEN", year=2041)["KEN:2041"].as_dict() == before
