@@ -143,10 +143,13 @@ _structures: dict[str, tuple[str, scoring.Structure]] = {}
 
 def structure(session: Session, framework_id: str) -> scoring.Structure:
     """The framework's components and indicator codes for scoring (cached by document checksum)."""
-    fw = get_framework(session, framework_id)
-    hit = _structures.get(fw.id)
-    if hit and hit[0] == fw.checksum:
+    checksum = session.execute(select(Framework.checksum).where(Framework.id == framework_id)).scalar_one_or_none()
+    if checksum is None:
+        raise NotFound(_("No maturity framework %(id)s.", id=framework_id))
+    hit = _structures.get(framework_id)
+    if hit and hit[0] == checksum:
         return hit[1]
+    fw = get_framework(session, framework_id)
     doc = framework_document(fw)
     st = scoring.Structure(tuple(
         scoring.Component(str(c["id"]), tuple(str(i["code"]) for i in c["indicators"] if i["core"]),

@@ -48,8 +48,10 @@ def overview(request: Request, rule: RuleQ = "nearest", session: Session = db_se
              principal: Principal = current_principal) -> Response:
     locale = i18n.get_locale()
     rows = []
-    for iso3, pub in service.latest_published(session).items():
-        c = reference.get_country(session, iso3)
+    latest = service.latest_published(session)
+    countries = reference.countries_by_code(session, latest)
+    for iso3, pub in latest.items():
+        c = countries[iso3]
         rows.append({"iso3": iso3, "name": reference.country_name(c, locale), "region": c.who_region,
                      "year": pub.year, "score": pub.score(rule)})
     rows.sort(key=lambda r: r["name"])

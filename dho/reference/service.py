@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -214,10 +214,23 @@ def get_country(session: Session, iso3: str) -> Country:
     return country
 
 
+def _lookup(session: Session, key: str, load: Callable[[], dict[Any, Any]]) -> dict[Any, Any]:
+    """Whole small tables as maps, cached like the region list (a minute; cleared by a load)."""
+    cache_key = (str(session.get_bind().url), key)
+    hit = _SMALL_CACHE.get(cache_key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < _SMALL_CACHE_SECONDS:
+        return hit[1]  # type: ignore[return-value]
+    value = load()
+    _SMALL_CACHE[cache_key] = (now, value)  # type: ignore[assignment]
+    return value
+
+
 def region_of(session: Session, iso3: str | None) -> str | None:
     if not iso3:
         return None
-    return session.execute(select(Country.who_region).where(Country.iso3 == iso3)).scalar_one_or_none()
+    return _lookup(session, "region_of", lambda: dict(session.execute(
+        select(Country.iso3, Country.who_region)).all())).get(iso3)
 
 
 def income_history(session: Session, iso3: str) -> list[IncomeGroup]:
@@ -227,9 +240,10 @@ def income_history(session: Session, iso3: str) -> list[IncomeGroup]:
 
 
 def income_group_in(session: Session, iso3: str, fiscal_year: int) -> str | None:
-    return session.execute(
-        select(IncomeGroup.income_group).where(IncomeGroup.iso3 == iso3, IncomeGroup.fiscal_year == fiscal_year)
-    ).scalar_one_or_none()
+    table = _lookup(session, "income_groups_by_year", lambda: {
+        (r.iso3, r.fiscal_year): r.income_group for r in session.execute(
+            select(IncomeGroup.iso3, IncomeGroup.fiscal_year, IncomeGroup.income_group)).all()})
+    return table.get((iso3, fiscal_year))
 
 
 def search_countries(
@@ -343,3 +357,10 @@ def root_codes(session: Session) -> dict[str, list[ClassificationCode]]:
             .order_by(ClassificationCode.scheme, ClassificationCode.sort_key)).scalars():
         out.setdefault(c.scheme, []).append(c)
     return out
+
+
+def countries_by_code(session: Session, codes: Iterable[str]) -> dict[str, Country]:
+    wanted = list(codes)
+    if not wanted:
+        return {}
+    return {c.iso3: c for c in session.execute(select(Country).where(Country.iso3.in_(wanted))).scalars()}

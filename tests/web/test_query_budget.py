@@ -27,6 +27,14 @@ BUDGETS = {
     "/api/countries?limit=200": 6,
     "/api/organisations?limit=200": 6,
     "/api/users?limit=200": 8,
+    "/maturity": 16,
+    "/maturity?rule=gdhm": 16,
+    "/maturity/countries/KEN": 24,
+    "/maturity/assessments/1": 20,
+    "/api/maturity/countries/KEN/benchmarks": 19,
+    "/api/maturity/assessments?limit=200": 8,
+    "/api/maturity/aggregates?group=income": 8,
+    "/api/maturity/scores?rule=gdhm": 6,
 }
 
 
