@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
+from pydantic import Field, StringConstraints
 from sqlalchemy.orm import Session
 
 from dho.accounts.permissions import Principal
@@ -21,6 +22,7 @@ from dho.maturity.schemas import (
     AssessmentOut,
     CommentIn,
     FrameworkOut,
+    StrictJson,
     TransitionIn,
 )
 from dho.maturity.service import AnswerIn
@@ -221,3 +223,49 @@ def export(format: Annotated[str, Query(pattern="^(gdhm-csv|json)$")] = "gdhm-cs
     return PlainTextResponse(transfer.export_gdhm_csv(session, principal, country=country, year=year),
                              media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="gdhm.csv"'})
+
+
+@router.get("/countries/{iso3}/priorities", summary="The country's gaps, highest priority first (JSON or CSV)")
+def priorities(iso3: Annotated[str, Path(pattern=r"^[A-Za-z]{3}$")],
+               format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+               session: Session = db_session) -> Any:
+    from dho.maturity import gaps
+
+    result = gaps.priorities(session, iso3.upper())
+    if format == "csv":
+        name = f"priorities-{iso3.upper()}.csv"
+        return PlainTextResponse(gaps.priorities_csv(result), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return {"country": result["country"], "year": result["year"], "gaps": [g.as_dict() for g in result["gaps"]]}
+
+
+class TargetIn(StrictJson):
+    year: int = Field(ge=2000, le=2100)
+    phase: int = Field(ge=1, le=5)
+
+
+class WeightIn(StrictJson):
+    weight: Annotated[str, StringConstraints(pattern=r"^\d{1,2}(\.\d{1,2})?$")]
+
+
+@router.put("/countries/{iso3}/targets/{code}", summary="Set a target phase for an indicator and year",
+            openapi_extra=_schema(TargetIn))
+def target_put(iso3: Annotated[str, Path(pattern=r"^[A-Za-z]{3}$")], code: CodePath, body: JsonBody,
+               session: Session = db_session, principal: Principal = current_principal) -> dict[str, Any]:
+    from dho.maturity import gaps
+
+    data = parse(TargetIn, body)
+    t = gaps.set_target(session, principal, iso3.upper(), code, data.year, data.phase)
+    return {"country": t.country_iso3, "indicator": t.indicator_code, "year": t.year, "phase": t.phase}
+
+
+@router.put("/countries/{iso3}/weights/{component}", summary="Set how much a component weighs in priorities",
+            openapi_extra=_schema(WeightIn))
+def weight_put(iso3: Annotated[str, Path(pattern=r"^[A-Za-z]{3}$")],
+               component: Annotated[str, Path(pattern=r"^[0-9]{1,2}$")], body: JsonBody,
+               session: Session = db_session, principal: Principal = current_principal) -> dict[str, Any]:
+    from dho.maturity import gaps
+
+    data = parse(WeightIn, body)
+    w = gaps.set_weight(session, principal, iso3.upper(), component, data.weight)
+    return {"country": w.country_iso3, "component": w.component_id, "weight": w.weight}

@@ -143,3 +143,30 @@ class PublishedVersion(Base):
     published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_by: Mapped[str] = mapped_column(String(254))
     snapshot: Mapped[str] = mapped_column(Text)  # canonical JSON: {"answers": {code: {phase, not_available, ...}}}
+
+
+class Target(Base):
+    """A country's own target phase for an indicator in a year (default: the next phase)."""
+
+    __tablename__ = "maturity_target"
+    __table_args__ = (UniqueConstraint("country_iso3", "framework_id", "indicator_code", "year"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    country_iso3: Mapped[str] = mapped_column(ForeignKey("ref_country.iso3"), index=True)
+    framework_id: Mapped[str] = mapped_column(ForeignKey("maturity_framework.id"))
+    indicator_code: Mapped[str] = mapped_column(String(16))
+    year: Mapped[int] = mapped_column(Integer)
+    phase: Mapped[int] = mapped_column(Integer)
+
+
+class ComponentWeight(Base):
+    """How much a country weighs a component when ranking its gaps (default 1)."""
+
+    __tablename__ = "maturity_component_weight"
+    __table_args__ = (UniqueConstraint("country_iso3", "framework_id", "component_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    country_iso3: Mapped[str] = mapped_column(ForeignKey("ref_country.iso3"), index=True)
+    framework_id: Mapped[str] = mapped_column(ForeignKey("maturity_framework.id"))
+    component_id: Mapped[str] = mapped_column(String(16))
+    weight: Mapped[str] = mapped_column(String(12))  # a decimal number as text, 0-10

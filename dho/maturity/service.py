@@ -88,6 +88,8 @@ def add_framework(session: Session, principal: Principal, doc: Any, origin: str 
 def shipped_documents(directory: Path = FRAMEWORK_DIR) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     frameworks, crosswalks = [], []
     for path in sorted(directory.glob("*.json")):
+        if path.name.startswith("dependencies-"):
+            continue
         doc = json.loads(path.read_text(encoding="utf-8"))
         (crosswalks if path.name.startswith("crosswalk-") else frameworks).append(doc)
     return frameworks, crosswalks

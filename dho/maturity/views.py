@@ -92,7 +92,11 @@ def country_profile(request: Request, iso3: str, rule: RuleQ = "nearest", sessio
         radar = charts.radar(axes, series, title=i18n._("Component scores, %(country)s %(year)s",
                                                          country=reference.country_name(country, locale),
                                                          year=bench["year"]))
+    from dho.maturity import gaps
+
+    prio = gaps.priorities(session, country.iso3)
     return render(request, "maturity_country.html", {
+        "priorities": prio["gaps"][:10], "priorities_total": len(prio["gaps"]),
         "country": country, "name": reference.country_name(country, locale), "rule": rule, "b": bench,
         "texts": texts, "radar": radar, "assessments": assessments,
         "may_create": can(principal, "country_data.edit", service._target(session, country.iso3)),
