@@ -111,6 +111,13 @@ def fmt_datetime(value: object, fmt: str = "medium") -> str:
     return format_datetime(value, format=fmt, tzinfo="UTC", locale=get_locale()) + " UTC"  # type: ignore[arg-type]
 
 
+def fmt_score(value: object) -> str:
+    """A score with two decimals in the user's language (3.31 / 3,31)."""
+    if value is None:
+        return ""
+    return format_decimal(float(value), format="0.00", locale=get_locale())  # type: ignore[arg-type]
+
+
 def fmt_number(value: object) -> str:
     if value is None:
         return ""

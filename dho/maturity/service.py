@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -143,7 +143,25 @@ def framework_document(fw: Framework) -> dict[str, Any]:
 _structures: dict[str, tuple[str, scoring.Structure]] = {}
 
 
+def _memo(session: Session, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    """Remember a read for the rest of this session's current work: pages ask for the same
+    structure and published answers several times. Any flush (a write) forgets everything."""
+    memo = session.info.setdefault("maturity_memo", {})
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
+@event.listens_for(Session, "after_flush")
+def _forget(session: Session, _ctx: Any) -> None:
+    session.info.pop("maturity_memo", None)
+
+
 def structure(session: Session, framework_id: str) -> scoring.Structure:
+    return _memo(session, ("structure", framework_id), lambda: _structure(session, framework_id))
+
+
+def _structure(session: Session, framework_id: str) -> scoring.Structure:
     """The framework's components and indicator codes for scoring (cached by document checksum)."""
     checksum = session.execute(select(Framework.checksum).where(Framework.id == framework_id)).scalar_one_or_none()
     if checksum is None:
@@ -553,6 +571,10 @@ def latest_published(session: Session, *, year: int | None = None, framework_id:
                      ) -> dict[str, Published]:
     """Per country, its latest published national assessment (in ``year`` if given, else the most
     recent year)."""
+    return _memo(session, ("latest", year, framework_id), lambda: _latest_published(session, year, framework_id))
+
+
+def _latest_published(session: Session, year: int | None, framework_id: str) -> dict[str, Published]:
     stmt = select(Assessment, PublishedVersion).join(
         PublishedVersion, (PublishedVersion.assessment_id == Assessment.id)
         & (PublishedVersion.number == Assessment.published_version)).where(

@@ -16,6 +16,7 @@ from dho.errors import DomainError
 from dho.maturity import charts, service
 from dho.maturity.service import AnswerIn
 from dho.reference import service as reference
+from dho.reference.loader import fold
 from dho.web.deps import current_principal, db_session, form_data
 from dho.web.params import Id
 from dho.web.templating import render
@@ -54,7 +55,7 @@ def overview(request: Request, rule: RuleQ = "nearest", session: Session = db_se
         c = countries[iso3]
         rows.append({"iso3": iso3, "name": reference.country_name(c, locale), "region": c.who_region,
                      "year": pub.year, "score": pub.score(rule)})
-    rows.sort(key=lambda r: r["name"])
+    rows.sort(key=lambda r: fold(r["name"]))
     regions = {r.code: reference.localized(r, "name", locale) for r in reference.regions(session)}
     return render(request, "maturity_overview.html", {
         "rows": rows, "rule": rule, "regions": regions,

@@ -25,7 +25,7 @@ env.add_extension("jinja2.ext.i18n")
 env.install_gettext_callables(  # type: ignore[attr-defined]
     lambda s, **kw: i18n.gettext(s, **kw), lambda s, p, n, **kw: i18n.ngettext(s, p, n, **kw), newstyle=True)
 env.globals.update(
-    fmt_date=i18n.fmt_date, fmt_datetime=i18n.fmt_datetime, fmt_number=i18n.fmt_number,
+    fmt_date=i18n.fmt_date, fmt_datetime=i18n.fmt_datetime, fmt_number=i18n.fmt_number, fmt_score=i18n.fmt_score,
     LOCALES=i18n.LOCALES, language_name=i18n.language_name,
 )
 
