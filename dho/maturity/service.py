@@ -615,6 +615,18 @@ def aggregates(session: Session, *, group: str = "region", year: int | None = No
                rule: str = scoring.DEFAULT_RULE, method: str = "mean_of_countries",
                framework_id: str = DEFAULT_FRAMEWORK) -> list[GroupFigures]:
     """Group figures from published assessments only, with n and the countries behind each."""
+    return _memo(session, ("aggregates", group, year, rule, method, framework_id),
+                 lambda: _aggregates(session, group, year, rule, method, framework_id))
+
+
+def scored_latest(session: Session, rule: str, framework_id: str = DEFAULT_FRAMEWORK
+                  ) -> dict[str, scoring.AssessmentScore]:
+    return _memo(session, ("scored", rule, framework_id), lambda: {
+        iso3: pub.score(rule) for iso3, pub in latest_published(session, framework_id=framework_id).items()})
+
+
+def _aggregates(session: Session, group: str, year: int | None, rule: str, method: str,
+                framework_id: str) -> list[GroupFigures]:
     if group not in GROUPS or method not in METHODS or rule not in scoring.RULES:
         raise ValidationFailed(_("Unknown group, method or rule."), errors=[
             FieldError(k, v) for k, v, allowed in (("group", group, GROUPS), ("method", method, METHODS),
@@ -628,7 +640,8 @@ def aggregates(session: Session, *, group: str = "region", year: int | None = No
     out = []
     for key in sorted(members):
         answers = {iso3: pub.values for iso3, pub in members[key].items()}
-        per_country = {iso3: pub.score(rule) for iso3, pub in members[key].items()}
+        scored = scored_latest(session, rule, framework_id) if year is None else {}
+        per_country = {iso3: scored.get(iso3) or pub.score(rule) for iso3, pub in members[key].items()}
         if method == "pooled":
             comps = {c.id: scoring.aggregate_pooled_component(answers, c.core, rule) for c in st.components}
             available = {cid: scoring.Score(a.score, a.phase, rule, a.n, len(answers))
@@ -666,7 +679,7 @@ def benchmarks(session: Session, iso3: str, *, rule: str = scoring.DEFAULT_RULE,
     own = latest[country.iso3].score(rule)
     by = {g: {f.key: f for f in aggregates(session, group=g, rule=rule, framework_id=framework_id)}
           for g in GROUPS}
-    same_phase = {i: pub.score(rule) for i, pub in latest.items()}
+    same_phase = dict(scored_latest(session, rule, framework_id))
     same_phase = {i: s for i, s in same_phase.items() if s.overall.phase == own.overall.phase}
     peers = GroupFigures(
         f"phase {own.overall.phase}",
