@@ -104,18 +104,20 @@ def assessment(assessment_id: Id, session: Session = db_session,
             summary="Set the country's answer (focal point)", openapi_extra=_schema(AnswerBody))
 def answer_put(assessment_id: Id, code: CodePath, body: JsonBody, session: Session = db_session,
                principal: Principal = current_principal) -> Any:
+    return _save(service.save_answer, session, principal, assessment_id, code, body)
+
+
+def _save(save: Any, session: Session, principal: Principal, assessment_id: int, code: str, body: Any) -> Any:
     data = parse(AnswerBody, body)
-    return service.save_answer(session, principal, assessment_id,
-                               AnswerIn(code[:16], data.phase, data.rationale, data.confidence), data.version)
+    return save(session, principal, assessment_id, AnswerIn(code, data.phase, data.rationale, data.confidence),
+                data.version)
 
 
 @router.put("/assessments/{assessment_id}/responses/{code}", response_model=AnswerOut,
             summary="Set your own answer as a respondent", openapi_extra=_schema(AnswerBody))
 def response_put(assessment_id: Id, code: CodePath, body: JsonBody, session: Session = db_session,
                  principal: Principal = current_principal) -> Any:
-    data = parse(AnswerBody, body)
-    return service.save_response(session, principal, assessment_id,
-                                 AnswerIn(code[:16], data.phase, data.rationale, data.confidence), data.version)
+    return _save(service.save_response, session, principal, assessment_id, code, body)
 
 
 @router.get("/assessments/{assessment_id}/disagreements", summary="Indicators where respondents differ")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from dho.db import Base, UTCDateTime, utcnow
 
@@ -81,15 +82,10 @@ class Assessment(Base):
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
-class Response(Base):
-    """One respondent's answer to one indicator (several respondents may answer)."""
+class _AnswerColumns:
+    """What every answer holds, a respondent's or the country's: a phase or "not available", a
+    rationale, a confidence, and a version counter for optimistic locking."""
 
-    __tablename__ = "maturity_response"
-    __table_args__ = (UniqueConstraint("assessment_id", "respondent_id", "indicator_code"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    assessment_id: Mapped[int] = mapped_column(ForeignKey("maturity_assessment.id", ondelete="CASCADE"), index=True)
-    respondent_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     indicator_code: Mapped[str] = mapped_column(String(16))
     phase: Mapped[int | None] = mapped_column(Integer)  # None with not_available
     not_available: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -98,10 +94,23 @@ class Response(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"version_id_col": cls.version}
 
 
-class Answer(Base):
+class Response(_AnswerColumns, Base):
+    """One respondent's answer to one indicator (several respondents may answer)."""
+
+    __tablename__ = "maturity_response"
+    __table_args__ = (UniqueConstraint("assessment_id", "respondent_id", "indicator_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("maturity_assessment.id", ondelete="CASCADE"), index=True)
+    respondent_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+
+
+class Answer(_AnswerColumns, Base):
     """The country's consolidated answer to one indicator, set by its focal point."""
 
     __tablename__ = "maturity_answer"
@@ -109,15 +118,6 @@ class Answer(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     assessment_id: Mapped[int] = mapped_column(ForeignKey("maturity_assessment.id", ondelete="CASCADE"), index=True)
-    indicator_code: Mapped[str] = mapped_column(String(16))
-    phase: Mapped[int | None] = mapped_column(Integer)
-    not_available: Mapped[bool] = mapped_column(Boolean, default=False)
-    rationale: Mapped[str] = mapped_column(Text)
-    confidence: Mapped[str] = mapped_column(String(8), default="medium")
-    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
-
-    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
 class ReviewComment(Base):
