@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     forwarded_allow_ips: str = ""
     max_request_bytes: int = 2_000_000
     max_import_bytes: int = 500_000_000
+    max_upload_bytes: int = 10_000_000  # one evidence document
+    link_check_allow_private: bool = False  # let link checks reach private addresses (intranets, tests)
 
 
 @lru_cache(maxsize=1)

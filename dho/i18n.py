@@ -118,6 +118,22 @@ def fmt_score(value: object) -> str:
     return format_decimal(float(value), format="0.00", locale=get_locale())  # type: ignore[arg-type]
 
 
+SIZE_UNITS = {"fr": ("o", "ko", "Mo")}  # French writes octets
+
+
+def fmt_size(n: int | None) -> str:
+    """A file size in bytes, kB or MB (decimal units), in the user's language."""
+    if n is None:
+        return ""
+    locale = get_locale()
+    b, kb, mb = SIZE_UNITS.get(locale, ("B", "kB", "MB"))
+    if n < 1000:
+        return format_decimal(n, locale=locale) + "\u00a0" + b
+    if n < 1_000_000:
+        return format_decimal(n / 1000, format="#,##0.#", locale=locale) + "\u00a0" + kb
+    return format_decimal(n / 1_000_000, format="#,##0.#", locale=locale) + "\u00a0" + mb
+
+
 def fmt_number(value: object) -> str:
     if value is None:
         return ""

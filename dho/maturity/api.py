@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Request
+from fastapi import APIRouter, Body, Form, Path, Query, Request, UploadFile
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import Field, StringConstraints
 from sqlalchemy.orm import Session
@@ -199,9 +199,14 @@ def country_benchmarks(iso3: Annotated[str, Path(pattern=r"^[A-Za-z]{3}$")], rul
     return out
 
 
-@router.post("/import", summary="Import assessments (GDHM CSV or JSON body); any error imports nothing")
-async def import_(request: Request, format: Annotated[str, Query(pattern="^(gdhm-csv|json)$")] = "gdhm-csv",
+@router.post("/import", summary="Import assessments (GDHM CSV or XLSX, or JSON body); any error imports nothing")
+async def import_(request: Request,
+                  format: Annotated[str, Query(pattern="^(gdhm-csv|xlsx|json)$")] = "gdhm-csv",
                   published: bool = False, principal: Principal = current_principal) -> dict[str, int]:
+    from dho.accounts.permissions import require_somewhere
+
+    # Who may import at all is known before the body is read: a stranger's file is never parsed.
+    require_somewhere(principal, "maturity.import_published" if published else "country_data.edit")
     data = await request.body()
     if len(data) > transfer.MAX_BYTES:
         raise PayloadTooLarge(_("The file is larger than %(n)s MB.", n=transfer.MAX_BYTES // 1_000_000))
@@ -216,12 +221,18 @@ async def import_(request: Request, format: Annotated[str, Query(pattern="^(gdhm
     return await run_in_threadpool(work)
 
 
-@router.get("/export", summary="Export assessments in the GDHM CSV layout or as JSON")
-def export(format: Annotated[str, Query(pattern="^(gdhm-csv|json)$")] = "gdhm-csv", country: Iso3 = None,
+@router.get("/export", summary="Export assessments in the GDHM layout (CSV or XLSX) or as JSON")
+def export(format: Annotated[str, Query(pattern="^(gdhm-csv|xlsx|json)$")] = "gdhm-csv", country: Iso3 = None,
            year: Year = None, session: Session = db_session, principal: Principal = current_principal) -> Response:
     if format == "json":
         return Response(json.dumps(transfer.export_json(session, principal, country=country, year=year),
                                    ensure_ascii=False), media_type="application/json")
+    if format == "xlsx":
+        from dho.maturity import xlsx
+
+        return Response(transfer.export_xlsx(session, principal, country=country, year=year),
+                        media_type=xlsx.MEDIA_TYPE,
+                        headers={"Content-Disposition": 'attachment; filename="gdhm.xlsx"'})
     return PlainTextResponse(transfer.export_gdhm_csv(session, principal, country=country, year=year),
                              media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="gdhm.csv"'})
@@ -271,3 +282,74 @@ def weight_put(iso3: Annotated[str, Path(pattern=r"^[A-Za-z]{3}$")],
     data = parse(WeightIn, body)
     w = gaps.set_weight(session, principal, iso3.upper(), component, data.weight)
     return {"country": w.country_iso3, "component": w.component_id, "weight": w.weight}
+
+
+# ---------------------------------------------------------------- evidence
+
+Sha256Path = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")]
+
+
+@router.get("/assessments/{assessment_id}/evidence", summary="Evidence of the working answers (country's team)")
+def evidence_list(assessment_id: Id, session: Session = db_session,
+                  principal: Principal = current_principal) -> list[dict[str, Any]]:
+    from dho.maturity import evidence
+
+    return [evidence.as_dict(e) for e in evidence.for_assessment(session, principal, assessment_id)]
+
+
+@router.post("/assessments/{assessment_id}/evidence", status_code=201,
+             summary="Add evidence to an answer: a document (multipart file), a link or a legal reference")
+async def evidence_add(assessment_id: Id, code: Annotated[str, Form(pattern=r"^[0-9]{1,3}[a-z]?$")],
+                       kind: Annotated[str, Form(pattern="^(document|link|legal)$")],
+                       title: Annotated[str, Form(max_length=300)] = "",
+                       url: Annotated[str, Form(max_length=2000)] = "",
+                       citation: Annotated[str, Form(max_length=2000)] = "",
+                       own: Annotated[bool, Form(description="on your own respondent answer")] = False,
+                       file: UploadFile | None = None, session: Session = db_session,
+                       principal: Principal = current_principal) -> dict[str, Any]:
+    from starlette.concurrency import run_in_threadpool
+
+    from dho.config import get_settings
+    from dho.maturity import evidence
+
+    checked = None
+    if file is not None and (file.filename or file.size):
+        data = await file.read(get_settings().max_upload_bytes + 1)
+        checked = evidence.upload(file.filename or "", file.content_type or "", data)
+
+    def work() -> dict[str, Any]:
+        item = evidence.add(session, principal, assessment_id, code,
+                            evidence.EvidenceIn(kind, title, url, citation), checked, own=own)
+        return evidence.as_dict(item)
+
+    return await run_in_threadpool(work)
+
+
+@router.delete("/evidence/{evidence_id}", status_code=204, summary="Remove an evidence item (editable assessments)")
+def evidence_delete(evidence_id: Id, session: Session = db_session,
+                    principal: Principal = current_principal) -> Response:
+    from dho.maturity import evidence
+
+    evidence.remove(session, principal, evidence_id)
+    return Response(status_code=204)
+
+
+@router.get("/assessments/{assessment_id}/files/{sha256}", summary="An evidence document's bytes",
+            response_class=Response)
+def evidence_file(assessment_id: Id, sha256: Sha256Path, session: Session = db_session,
+                  principal: Principal = current_principal) -> Response:
+    from dho.maturity import evidence
+    from dho.web.deps import content_disposition
+
+    blob, name = evidence.file_for(session, principal, assessment_id, sha256)
+    return Response(blob.content, media_type=blob.media_type, headers={
+        "Content-Disposition": content_disposition(name), "Content-Security-Policy": "default-src 'none'; sandbox",
+        "ETag": f'"{blob.sha256}"'})
+
+
+@router.post("/assessments/{assessment_id}/check-links", summary="Check the evidence links now and record results")
+def evidence_check_links(assessment_id: Id, session: Session = db_session,
+                         principal: Principal = current_principal) -> list[dict[str, Any]]:
+    from dho.maturity import evidence
+
+    return [evidence.as_dict(e) for e in evidence.check_links(session, principal, assessment_id)]

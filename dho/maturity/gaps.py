@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -202,3 +203,141 @@ def priorities_csv(result: dict[str, Any]) -> str:
                     g.weight, " ".join(g.dependents), g.priority, g.next_requirement,
                     " ".join(f"{p.iso3}:{p.phase}" for p in g.peers)])
     return buf.getvalue()
+
+
+# ---------------------------------------------------------------- the settings page: targets and weights together
+
+WEIGHT_TEXT = re.compile(r"^\d{1,2}(?:[.,]\d{1,2})?$")
+
+
+@dataclass(frozen=True)
+class CountryLatest:
+    """A country's latest published national assessment: its framework, year and phases."""
+
+    framework_id: str
+    year: int | None
+    phases: dict[str, int | None]
+
+
+def country_latest(session: Session, iso3: str, framework_id: str | None = None) -> CountryLatest:
+    """The framework, year and published phases of the country's latest published national
+    assessment (with ``framework_id`` if given). With none published: the default framework and no
+    phases."""
+    stmt = select(Assessment.framework_id, Assessment.year, PublishedVersion.snapshot).join(
+        PublishedVersion, (PublishedVersion.assessment_id == Assessment.id)
+        & (PublishedVersion.number == Assessment.published_version)).where(
+        Assessment.country_iso3 == iso3, Assessment.published_version > 0, Assessment.subdivision == "")
+    if framework_id is not None:
+        stmt = stmt.where(Assessment.framework_id == framework_id)
+    row = session.execute(stmt.order_by(Assessment.year.desc()).limit(1)).first()
+    if row is None:
+        return CountryLatest(framework_id or service.DEFAULT_FRAMEWORK, None, {})
+    answers = json.loads(row.snapshot)["answers"]
+    return CountryLatest(row.framework_id, row.year, {code: v.get("phase") for code, v in answers.items()})
+
+
+def weight_text(value: Decimal) -> str:
+    """A weight as plain decimal text (10, not 1E+1)."""
+    return format(value.normalize(), "f")
+
+
+def _parse_weight(raw: Any) -> Decimal | None:
+    """None when the text is not a decimal number from 0 to 10 with at most two decimals."""
+    text = str(raw).strip()
+    if not WEIGHT_TEXT.match(text):
+        return None
+    value = Decimal(text.replace(",", "."))
+    return value if Decimal(0) <= value <= Decimal(10) else None
+
+
+def save_settings(session: Session, principal: Principal, iso3: str, year: Any,
+                  own_targets: dict[str, Any], own_weights: dict[str, Any],
+                  framework_id: str = service.DEFAULT_FRAMEWORK) -> int:
+    """Save a country's targets for one year and its component weights, all or nothing.
+
+    ``own_targets`` maps core indicator codes to a phase (1-5, at least the latest published phase:
+    a target below where the country is would mean nothing) or to "" / None for the default (the
+    next phase); ``own_weights`` maps component ids to a number from 0 to 10 ("," or "." as the
+    decimal sign) or to "" / None for the default (1). Every value is checked before anything is
+    written; only values that change are written. Returns the number of rows written or removed."""
+    country = reference.get_country(session, iso3)
+    authorize(session, principal, "country_data.edit", service._target(session, country.iso3))
+    service.get_framework(session, framework_id)
+    st = service.structure(session, framework_id)
+    components = {c.id for c in st.components}
+    current = country_latest(session, country.iso3, framework_id).phases
+    errors: list[FieldError] = []
+    plain = isinstance(year, int) or (isinstance(year, str) and re.fullmatch(r"[0-9]{1,4}", year.strip()))
+    the_year = int(year) if plain else 0
+    if isinstance(year, bool) or not 2000 <= the_year <= 2100:
+        errors.append(FieldError("year", _("the year must be a number from 2000 to 2100")))
+    phases: dict[str, int | None] = {}
+    for code, raw in own_targets.items():
+        field_name = f"target-{str(code)[:16]}"
+        if code not in st.core_codes:
+            errors.append(FieldError(field_name, _("unknown core indicator %(code)s", code=str(code)[:16])))
+            continue
+        text = "" if raw is None else str(raw).strip()
+        if text == "":
+            phases[code] = None
+            continue
+        if isinstance(raw, bool) or text not in {"1", "2", "3", "4", "5"}:
+            errors.append(FieldError(field_name, _("must be a phase from 1 to 5, or empty for the default")))
+            continue
+        phase, now = int(text), current.get(code)
+        if now is not None and phase < now:
+            errors.append(FieldError(field_name, _(
+                "is below the current phase %(phase)s: a target must be at least where the country is now",
+                phase=now)))
+            continue
+        phases[code] = phase
+    values: dict[str, Decimal | None] = {}
+    for cid, raw in own_weights.items():
+        field_name = f"weight-{str(cid)[:16]}"
+        if cid not in components:
+            errors.append(FieldError(field_name, _("unknown component %(id)s", id=str(cid)[:16])))
+            continue
+        if raw is None or str(raw).strip() == "":
+            values[cid] = None
+            continue
+        value = _parse_weight(raw)
+        if value is None:
+            errors.append(FieldError(field_name, _("must be a number from 0 to 10, with at most two decimals")))
+            continue
+        values[cid] = value
+    if errors:
+        raise ValidationFailed(_("The targets and weights are not valid; nothing was saved."), errors=errors)
+    written = 0
+    rows = {t.indicator_code: t for t in session.execute(select(Target).where(
+        Target.country_iso3 == country.iso3, Target.framework_id == framework_id, Target.year == the_year)).scalars()}
+    for code, phase in phases.items():
+        row = rows.get(code)
+        if phase is None:
+            if row is not None:
+                session.delete(row)
+                written += 1
+        elif row is None:
+            session.add(Target(country_iso3=country.iso3, framework_id=framework_id, indicator_code=code,
+                               year=the_year, phase=phase))
+            written += 1
+        elif row.phase != phase:
+            row.phase = phase
+            written += 1
+    stored = {w.component_id: w for w in session.execute(select(ComponentWeight).where(
+        ComponentWeight.country_iso3 == country.iso3, ComponentWeight.framework_id == framework_id)).scalars()}
+    for cid, value in values.items():
+        row = stored.get(cid)
+        if value is None:
+            if row is not None:
+                session.delete(row)
+                written += 1
+        elif row is None:
+            if value != Decimal(1):  # the default needs no row
+                session.add(ComponentWeight(country_iso3=country.iso3, framework_id=framework_id, component_id=cid,
+                                            weight=weight_text(value)))
+                written += 1
+        elif Decimal(row.weight) != value:
+            row.weight = weight_text(value)
+            written += 1
+    session.flush()
+    return written

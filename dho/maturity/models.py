@@ -5,13 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from dho.db import Base, UTCDateTime, utcnow
 
 STATUSES = ("draft", "submitted", "in_review", "returned", "reviewed", "approved", "published")
 CONFIDENCE = ("low", "medium", "high")
+EVIDENCE_KINDS = ("document", "link", "legal")
 
 
 class Framework(Base):
@@ -170,3 +171,43 @@ class ComponentWeight(Base):
     framework_id: Mapped[str] = mapped_column(ForeignKey("maturity_framework.id"))
     component_id: Mapped[str] = mapped_column(String(16))
     weight: Mapped[str] = mapped_column(String(12))  # a decimal number as text, 0-10
+
+
+class EvidenceFile(Base):
+    """An uploaded document's bytes, stored once per content (SHA-256). The evidence item that
+    points here is what is audited; the bytes are too large for the log, their checksum is in it."""
+
+    __tablename__ = "maturity_evidence_file"
+    __audited__ = False
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    media_type: Mapped[str] = mapped_column(String(120))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Evidence(Base):
+    """One piece of evidence behind an answer: an uploaded document, a link (with the result of its
+    last check) or a legal reference. ``respondent_id`` is set on a respondent's own answer and
+    empty on the country's consolidated answer."""
+
+    __tablename__ = "maturity_evidence"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(ForeignKey("maturity_assessment.id", ondelete="CASCADE"), index=True)
+    indicator_code: Mapped[str] = mapped_column(String(16))
+    respondent_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    kind: Mapped[str] = mapped_column(String(12))
+    title: Mapped[str] = mapped_column(String(300))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    citation: Mapped[str | None] = mapped_column(Text)  # a legal reference: instrument, article, date
+    file_sha256: Mapped[str | None] = mapped_column(ForeignKey("maturity_evidence_file.sha256"))
+    filename: Mapped[str | None] = mapped_column(String(200))
+    media_type: Mapped[str | None] = mapped_column(String(120))
+    size: Mapped[int | None] = mapped_column(Integer)
+    link_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    link_status: Mapped[str | None] = mapped_column(String(120))  # "200", "404", "timeout", ...
+    link_ok: Mapped[bool | None] = mapped_column(Boolean)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from dho.reference import service as reference
 FRAMEWORK_DIR = Path(__file__).parent / "frameworks"
 DEFAULT_FRAMEWORK = "gdhm-current"
 MAX_RATIONALE = 5000
+SUBDIVISION = re.compile(r"[A-Z]{2}-[A-Z0-9]{1,3}")  # ISO 3166-2
 
 
 # ---------------------------------------------------------------- frameworks
@@ -76,11 +78,10 @@ def _write_framework(session: Session, doc: dict[str, Any], origin: str) -> tupl
 
 def add_framework(session: Session, principal: Principal, doc: Any, origin: str = "uploaded") -> Framework:
     """Add or replace a framework from its document; refused whole if the linter finds an error."""
+    from dho.maturity.docchecks import check_document
+
     authorize(session, principal, "maturity.framework.manage")
-    errors = [f for f in lint(doc) if f.level == "error"]
-    if errors:
-        raise ValidationFailed(_("The framework has errors; nothing was saved."),
-                               errors=[FieldError(f.where, f.message) for f in errors])
+    check_document(doc)
     fw, _changed = _write_framework(session, doc, origin)
     return fw
 
@@ -226,12 +227,18 @@ def create_assessment(session: Session, principal: Principal, country_iso3: str,
     country = reference.get_country(session, country_iso3)
     authorize(session, principal, "country_data.edit", _target(session, country.iso3))
     get_framework(session, framework_id)
+    subdivision = (subdivision or "").strip().upper()
+    if subdivision and (not SUBDIVISION.fullmatch(subdivision) or subdivision[:2] != country.iso2):
+        raise ValidationFailed(_("The subnational unit is not valid."), errors=[FieldError(
+            "subdivision", _("use an ISO 3166-2 code of this country, such as %(example)s-XX",
+                             example=country.iso2))])
     if not 2000 <= year <= 2100:
         raise ValidationFailed(_("The year is out of range."), errors=[FieldError("year", _("use 2000-2100"))])
     if session.execute(select(Assessment.id).where(
             Assessment.country_iso3 == country.iso3, Assessment.subdivision == subdivision,
             Assessment.year == year, Assessment.framework_id == framework_id)).first():
-        raise Conflict(_("This country already has an assessment for this year and framework."))
+        raise Conflict(_("This country (or subnational unit) already has an assessment for this year and "
+                         "framework."))
     a = Assessment(country_iso3=country.iso3, subdivision=subdivision, year=year, framework_id=framework_id,
                    status="draft", published_version=0)
     session.add(a)
@@ -349,8 +356,11 @@ def disagreements(session: Session, principal: Principal, assessment_id: int) ->
 
 
 def consolidate(session: Session, principal: Principal, assessment_id: int) -> dict[str, list[str]]:
-    """Copy the respondents' answer into the country's answer wherever they all agree and the
-    country has no answer yet. Disagreements are left for the focal point and stay visible."""
+    """Copy the respondents' answer (with their evidence) into the country's answer wherever they
+    all agree and the country has no answer yet. Disagreements are left for the focal point and
+    stay visible."""
+    from dho.maturity import evidence
+
     a = get_assessment(session, assessment_id)
     authorize(session, principal, "country_data.edit", _target(session, a.country_iso3))
     _editable(a)
@@ -371,6 +381,7 @@ def consolidate(session: Session, principal: Principal, assessment_id: int) -> d
         confidence = min((r.confidence for r in rs), key=CONFIDENCE.index)
         session.add(Answer(assessment_id=a.id, indicator_code=code, phase=rs[0].phase,
                            not_available=rs[0].phase is None, rationale=rationale, confidence=confidence))
+        evidence.copy_to_country(session, a.id, code, [r.respondent_id for r in rs])
         copied.append(code)
     session.flush()
     return {"copied": sorted(copied), "disputed": sorted(disputed)}
@@ -424,11 +435,14 @@ def transition(session: Session, principal: Principal, assessment_id: int, actio
         session.add(ReviewComment(assessment_id=a.id, author_id=principal.user_id, body=comment.strip()[:5000]))
     a.status = target_status
     if action == "publish":
+        from dho.maturity import evidence
+
         a.published_version += 1
         snapshot = {"answers": {
             ans.indicator_code: {"phase": ans.phase, "not_available": ans.not_available,
                                  "rationale": ans.rationale, "confidence": ans.confidence}
             for ans in session.execute(select(Answer).where(Answer.assessment_id == a.id)).scalars()},
+            "evidence": evidence.snapshot(session, a.id),
             "framework": a.framework_id, "country": a.country_iso3, "year": a.year,
             "structure": [{"id": c.id, "core": list(c.core), "sub": list(c.sub)}
                           for c in structure(session, a.framework_id).components]}
@@ -587,6 +601,28 @@ def _latest_published(session: Session, year: int | None, framework_id: str) -> 
         snap = json.loads(pv.snapshot)
         out[a.country_iso3] = Published(a.year, {code: v["phase"] for code, v in snap["answers"].items()},
                                         snapshot_structure(snap, st))
+    return out
+
+
+@dataclass(frozen=True)
+class UnitPublished(Published):
+    assessment_id: int = 0
+
+
+def subnational_latest(session: Session, iso3: str, framework_id: str = DEFAULT_FRAMEWORK
+                       ) -> dict[str, UnitPublished]:
+    """Per subnational unit of a country, its latest published assessment."""
+    stmt = select(Assessment, PublishedVersion).join(
+        PublishedVersion, (PublishedVersion.assessment_id == Assessment.id)
+        & (PublishedVersion.number == Assessment.published_version)).where(
+        Assessment.country_iso3 == iso3, Assessment.published_version > 0, Assessment.subdivision != "",
+        Assessment.framework_id == framework_id)
+    st = structure(session, framework_id)
+    out: dict[str, UnitPublished] = {}
+    for a, pv in session.execute(stmt.order_by(Assessment.subdivision, Assessment.year)).all():
+        snap = json.loads(pv.snapshot)
+        out[a.subdivision] = UnitPublished(a.year, {code: v["phase"] for code, v in snap["answers"].items()},
+                                           snapshot_structure(snap, st), a.id)
     return out
 
 

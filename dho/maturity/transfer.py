@@ -1,5 +1,5 @@
-"""Bulk import and export of assessments: the GDHM CSV layout and JSON. Every row is validated
-first and every error reported by row and column; an import with any error writes nothing."""
+"""Bulk import and export of assessments: the GDHM layout as CSV or XLSX, and JSON. Every row is
+validated first and every error reported by row and column; an import with any error writes nothing."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -18,7 +19,7 @@ from dho.accounts.permissions import Principal, Target, require
 from dho.audit.chain import Change, record
 from dho.errors import ErrorReport, FieldError, ValidationFailed
 from dho.i18n import _
-from dho.maturity import service
+from dho.maturity import service, xlsx
 from dho.maturity.models import Answer, Assessment
 from dho.reference import service as reference
 from dho.reference.models import Country
@@ -28,7 +29,7 @@ MAX_ROWS = 50_000
 SCORE_COL = re.compile(r"^Indicator (\w+) Score$")
 JUSTIFICATION_COL = re.compile(r"^Enter Indicator (\w+) justification$")
 NOT_AVAILABLE = {"", "NA", "N/A", "na", "n/a"}
-FORMATS = ("gdhm-csv", "json")
+FORMATS = ("gdhm-csv", "xlsx", "json")
 
 
 @dataclass
@@ -54,6 +55,7 @@ def _decode(data: bytes) -> str:
 
 
 def parse_gdhm_csv(session: Session, data: bytes, framework_id: str = service.DEFAULT_FRAMEWORK) -> list[Row]:
+    """The CSV decoding; the header and rows are then checked by parse_gdhm_table, as for XLSX."""
     text = _decode(data)
     if "\x00" in text:
         raise ValidationFailed(_("The file contains NUL bytes; it is not a CSV text file."))
@@ -67,6 +69,24 @@ def parse_gdhm_csv(session: Session, data: bytes, framework_id: str = service.DE
         raise ValidationFailed(_("The file is empty.")) from None
     except csv.Error as exc:
         raise ValidationFailed(_("The file is not valid CSV: %(error)s", error=str(exc))) from None
+    try:
+        return parse_gdhm_table(session, header, enumerate(reader, start=2), framework_id)
+    except csv.Error as exc:  # raised while the rows are read
+        raise ValidationFailed(_("The file is not valid CSV: %(error)s", error=str(exc))) from None
+
+
+def parse_gdhm_xlsx(session: Session, data: bytes, framework_id: str = service.DEFAULT_FRAMEWORK) -> list[Row]:
+    """The XLSX reading (checked for hostile archives first); then the same checks as the CSV."""
+    if len(data) > MAX_BYTES:
+        raise ValidationFailed(_("The file is larger than %(n)s MB.", n=MAX_BYTES // 1_000_000))
+    header, records = xlsx.read_table(data, max_rows=MAX_ROWS)
+    return parse_gdhm_table(session, header, records, framework_id)
+
+
+def parse_gdhm_table(session: Session, header: list[str], records: Iterable[tuple[int, list[str]]],
+                     framework_id: str = service.DEFAULT_FRAMEWORK) -> list[Row]:
+    """Check the GDHM layout, whatever file it came from: the header, then every row, numbered as in a
+    spreadsheet (the header is row 1). Errors name the row and the column; any error raises."""
     report = ErrorReport()
     codes = set(service.indicator_codes(session, framework_id))
     columns: dict[int, tuple[str, str]] = {}  # index -> (kind, code)
@@ -95,28 +115,25 @@ def parse_gdhm_csv(session: Session, data: bytes, framework_id: str = service.DE
     known = {iso3 for (iso3,) in session.execute(select(Country.iso3))}
     rows: list[Row] = []
     keys: dict[tuple[str, int], int] = {}
-    try:
-        for n, values in enumerate(reader, start=2):
-            if n - 1 > MAX_ROWS:
-                raise ValidationFailed(_("The file has more than %(n)s rows.", n=MAX_ROWS))
-            if not any(v.strip() for v in values):
-                continue
-            where = _("row %(n)s", n=n)
-            if len(values) != len(header):
-                report.add(where, _("has %(got)s values for %(want)s columns", got=len(values), want=len(header)))
-                continue
-            row = _parse_row(values, columns, where, known, report)
-            if row is None:
-                continue
-            key = (row.country, row.year)
-            if key in keys:
-                report.add(where, _("repeats %(country)s %(year)s of row %(first)s", country=row.country,
-                                    year=row.year, first=keys[key]))
-                continue
-            keys[key] = n
-            rows.append(row)
-    except csv.Error as exc:
-        raise ValidationFailed(_("The file is not valid CSV: %(error)s", error=str(exc))) from None
+    for n, values in records:
+        if n - 1 > MAX_ROWS:
+            raise ValidationFailed(_("The file has more than %(n)s rows.", n=MAX_ROWS))
+        if not any(v.strip() for v in values):
+            continue
+        where = _("row %(n)s", n=n)
+        if len(values) != len(header):
+            report.add(where, _("has %(got)s values for %(want)s columns", got=len(values), want=len(header)))
+            continue
+        row = _parse_row(values, columns, where, known, report)
+        if row is None:
+            continue
+        key = (row.country, row.year)
+        if key in keys:
+            report.add(where, _("repeats %(country)s %(year)s of row %(first)s", country=row.country,
+                                year=row.year, first=keys[key]))
+            continue
+        keys[key] = n
+        rows.append(row)
     report.raise_if_any(_("Some rows are not valid; nothing was imported."))
     return rows
 
@@ -127,6 +144,7 @@ def _parse_row(values: list[str], columns: dict[int, tuple[str, str]], where: st
     ok = True
     for i, (kind, code) in columns.items():
         value = values[i].strip()
+        is_date = isinstance(values[i], xlsx.DateCell)  # a spreadsheet cell formatted as a date
         col = f"{where}, {kind if not code else f'indicator {code}'}"
         if kind == "Country ISO3":
             country = value.upper()
@@ -134,13 +152,21 @@ def _parse_row(values: list[str], columns: dict[int, tuple[str, str]], where: st
                 report.add(col, _("%(value)s is not a country code (ISO alpha-3)", value=value[:10]))
                 ok = False
         elif kind == "Year":
-            if not re.fullmatch(r"\d{4}", value) or not 2000 <= int(value) <= 2100:
+            if is_date:
+                report.add(col, _("is a date (%(value)s); the year must be a number from 2000 to 2100",
+                                  value=value[:20]))
+                ok = False
+            elif not re.fullmatch(r"\d{4}", value) or not 2000 <= int(value) <= 2100:
                 report.add(col, _("the year must be a number from 2000 to 2100"))
                 ok = False
             else:
                 year = int(value)
         elif kind == "score":
-            if value in NOT_AVAILABLE:
+            if is_date:
+                report.add(f"{where}, Indicator {code} Score",
+                           _("is a date (%(value)s), not a phase: format the cell as a number", value=value[:20]))
+                ok = False
+            elif value in NOT_AVAILABLE:
                 scores[code] = None
             elif re.fullmatch(r"[1-5]", value):
                 scores[code] = int(value)
@@ -290,6 +316,8 @@ def import_file(session: Session, principal: Principal, data: bytes, fmt: str = 
                                errors=[FieldError("format", fmt[:20])])
     if fmt == "json":
         framework_id, rows = parse_json(session, data)
+    elif fmt == "xlsx":
+        rows = parse_gdhm_xlsx(session, data, framework_id)
     else:
         rows = parse_gdhm_csv(session, data, framework_id)
     return import_rows(session, principal, rows, framework_id, published)
@@ -314,14 +342,14 @@ def export_rows(session: Session, principal: Principal, framework_id: str = serv
     return out
 
 
-def export_gdhm_csv(session: Session, principal: Principal, framework_id: str = service.DEFAULT_FRAMEWORK,
-                    country: str | None = None, year: int | None = None) -> str:
+def gdhm_table(session: Session, principal: Principal, framework_id: str = service.DEFAULT_FRAMEWORK,
+               country: str | None = None, year: int | None = None) -> tuple[list[str], list[list[Any]]]:
+    """The GDHM layout: core indicators in framework order, then sub-indicators; a phase as a
+    number, NA for not available, blanks for no answer."""
     codes = service.indicator_codes(session, framework_id)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["Country ISO3", "Year", *[c for code in codes
-                                              for c in (f"Indicator {code} Score",
-                                                        f"Enter Indicator {code} justification")]])
+    header = ["Country ISO3", "Year", *[c for code in codes for c in (f"Indicator {code} Score",
+                                                                       f"Enter Indicator {code} justification")]]
+    rows: list[list[Any]] = []
     for a, answers in export_rows(session, principal, framework_id, country, year):
         line: list[Any] = [a.country_iso3, a.year]
         for code in codes:
@@ -330,8 +358,24 @@ def export_gdhm_csv(session: Session, principal: Principal, framework_id: str = 
                 line += ["", ""]
             else:
                 line += ["NA" if ans["phase"] is None else ans["phase"], ans.get("rationale", "")]
-        writer.writerow(line)
+        rows.append(line)
+    return header, rows
+
+
+def export_gdhm_csv(session: Session, principal: Principal, framework_id: str = service.DEFAULT_FRAMEWORK,
+                    country: str | None = None, year: int | None = None) -> str:
+    header, rows = gdhm_table(session, principal, framework_id, country, year)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
     return buf.getvalue()
+
+
+def export_xlsx(session: Session, principal: Principal, framework_id: str = service.DEFAULT_FRAMEWORK,
+                country: str | None = None, year: int | None = None, when: datetime | None = None) -> bytes:
+    header, rows = gdhm_table(session, principal, framework_id, country, year)
+    return xlsx.write_table(header, rows, when=when)
 
 
 def export_json(session: Session, principal: Principal, framework_id: str = service.DEFAULT_FRAMEWORK,

@@ -143,3 +143,37 @@ async def _form_data(request: Request) -> dict[str, str]:
 
 
 form_data = Depends(_form_data)
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+async def _upload_form(request: Request) -> tuple[dict[str, str], UploadedFile | None]:
+    """A multipart form with at most one file (field ``file``), read up to the upload limit plus
+    one byte so that an oversized file is recognised, never read whole."""
+    form = await request.form(max_files=1, max_fields=50)
+    fields: dict[str, str] = {}
+    upload = None
+    for key, value in form.multi_items():
+        if isinstance(value, str):
+            if key not in fields:
+                fields[key[:100]] = value[:5000]
+        elif key == "file" and upload is None and (value.filename or value.size):
+            data = await value.read(get_settings().max_upload_bytes + 1)
+            upload = UploadedFile(value.filename or "", value.content_type or "", data)
+    return fields, upload
+
+
+upload_form = Depends(_upload_form)
+
+
+def content_disposition(filename: str, disposition: str = "attachment") -> str:
+    """A Content-Disposition header for any file name (RFC 6266: an ASCII fallback and the UTF-8 name)."""
+    from urllib.parse import quote
+
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\%' else "_" for ch in filename) or "file"
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"

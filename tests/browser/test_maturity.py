@@ -12,6 +12,8 @@ from tests.browser.conftest import demo_email
 
 pytestmark = pytest.mark.browser
 YEAR = "2029"
+ANSWER_FORMS = "article.indicator form[action*='/answers/']"
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def _transition(page: Page, label: str) -> None:
@@ -26,11 +28,11 @@ def test_full_assessment_cycle(page_as, live_app, shoot) -> None:  # type: ignor
     focal.get_by_role("button", name="Start an assessment").click()
     expect(focal.locator("h1")).to_contain_text(f"Kenya {YEAR}")
     assessment_url = focal.url.split("?")[0]
-    forms = focal.locator("article.indicator form")
+    forms = focal.locator(ANSWER_FORMS)
     count = forms.count()
     assert count == 31  # 23 core + 8 sub-indicators
     for i in range(count):
-        form = focal.locator("article.indicator form").nth(i)
+        form = focal.locator(ANSWER_FORMS).nth(i)
         code = form.get_attribute("action").rsplit("/", 1)[-1]
         if code.endswith(("a", "b", "c")):
             continue  # sub-indicators may stay unanswered
@@ -52,10 +54,25 @@ def test_full_assessment_cycle(page_as, live_app, shoot) -> None:  # type: ignor
 
     focal.goto(assessment_url)
     expect(focal.locator("#comments")).to_contain_text("Please cite the law for indicator 7.")
-    form = focal.locator("#i-7 form")
+    form = focal.locator("#i-7 " + ANSWER_FORMS.split(" ", 1)[1])
     form.locator("input[name=phase][value='5']").check()
     form.locator("textarea[name=rationale]").fill("Data Protection Act, section 25")
     form.get_by_role("button", name="Save").click()
+    # the evidence the reviewer asked for: the law, and the gazette page as a document
+    item = focal.locator("#i-7")
+    item.get_by_text("Add evidence").first.click()
+    item.get_by_label("legal reference", exact=True).check()
+    item.get_by_label("Legal reference (instrument, article, date)").fill("Data Protection Act 2019, s. 25")
+    item.get_by_role("button", name="Add evidence").click()
+    expect(focal.locator("#i-7 ul.evidence")).to_contain_text("Data Protection Act 2019, s. 25")
+    item = focal.locator("#i-7")
+    item.get_by_text("Add evidence").first.click()
+    item.get_by_label("Title").fill("Official gazette, 12 March 2019")
+    item.locator("input[type=file]").set_input_files(
+        files=[{"name": "gazette.pdf", "mimeType": "application/pdf", "buffer": PDF}])
+    item.get_by_role("button", name="Add evidence").click()
+    expect(focal.locator("#i-7 ul.evidence")).to_contain_text("gazette.pdf")
+    focal.locator("#i-7").screenshot(path="screenshots/maturity-evidence.png")
     _transition(focal, "Submit for review")
 
     reviewer.goto(assessment_url)
@@ -68,6 +85,13 @@ def test_full_assessment_cycle(page_as, live_app, shoot) -> None:  # type: ignor
     secretariat.goto(assessment_url)
     _transition(secretariat, "Publish")
     expect(secretariat.locator("h1 .status")).to_have_text("published")
+
+    anonymous = page_as(demo_email("viewer"))
+    anonymous.goto(assessment_url)
+    expect(anonymous.locator("#i-7 ul.evidence")).to_contain_text("Official gazette, 12 March 2019")
+    link = anonymous.locator("#i-7 ul.evidence a").filter(has_text="Official gazette")
+    download = anonymous.request.get(link.get_attribute("href"))
+    assert download.ok and download.body() == PDF
 
     public = page_as(demo_email("viewer"))
     public.goto("/maturity/countries/KEN")

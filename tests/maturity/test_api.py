@@ -91,3 +91,36 @@ def test_import_endpoint(client, demo_db):
     assert "JAM:2027" in client.get("/api/maturity/scores", params={"country": "JAM"}).json()
     csv_text = client.get("/api/maturity/export", params={"country": "JAM"}).text
     assert csv_text.splitlines()[1].startswith("JAM,2027,2,")
+
+
+def _framework_variant(change) -> dict:  # type: ignore[no-untyped-def]
+    import copy
+    import json
+    from pathlib import Path
+
+    doc = json.loads((Path(maturity.FRAMEWORK_DIR) / "gdhm-current.json").read_text())
+    doc = copy.deepcopy(doc)
+    doc["id"] = "api-variant"
+    change(doc)
+    return doc
+
+
+def _indicator(doc, code):  # type: ignore[no-untyped-def]
+    return next(i for c in doc["components"] for i in c["indicators"] if i["code"] == code)
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: _indicator(d, "6")["bands"].update(range=[0.5, 100]),  # decimals are not kept
+    lambda d: _indicator(d, "6")["bands"].update(range=[0, 10**12]),  # the linter would walk a trillion values
+    lambda d: _indicator(d, "6")["bands"]["phases"].update({"3": 7}),  # a band that is not an object
+    lambda d: _indicator(d, "6").update(code="6" * 40),  # longer than the column
+    lambda d: d.update(id="../../etc"),
+    lambda d: d["components"].append("not a component"),
+], ids=["decimal", "huge-band", "band-not-object", "long-code", "bad-id", "malformed"])
+def test_framework_upload_by_api_refuses_bad_documents(client, demo_db, change):
+    admin = token(demo_db, "admin", scopes=("read", "write", "admin"))
+    r = client.post("/api/maturity/frameworks", json=_framework_variant(change), headers=admin)
+    assert r.status_code == 422, r.text
+    assert client.get("/api/maturity/frameworks/api-variant").status_code == 404
+    good = client.post("/api/maturity/frameworks", json=_framework_variant(lambda d: None), headers=admin)
+    assert good.status_code == 201, good.text

@@ -193,3 +193,28 @@ def test_published_scores_do_not_move_when_the_framework_changes(demo_db):
         maturity.add_framework(s, CLI_OPERATOR, doc)
     with demo_db.session() as s:
         assert maturity.published_scores(s, country="KEN", year=2041)["KEN:2041"].as_dict() == before
+
+
+def test_subnational_units_are_assessed_apart_from_the_country(demo_db, client):
+    with demo_db.session() as s:
+        focal = P(s, "focal.pak")
+        for bad in ("KE-30", "PK", "PK-TOOLONG", "../PK-PB", "pk pb"):
+            with pytest.raises(ValidationFailed):
+                maturity.create_assessment(s, focal, "PAK", 2037, subdivision=bad)
+        with pytest.raises(Forbidden):
+            maturity.create_assessment(s, P(s, "focal.ken"), "PAK", 2037, subdivision="PK-KP")
+        national_before = maturity.latest_published(s)["PAK"]
+        units = maturity.subnational_latest(s, "PAK")
+        assert set(units) == {"PK-PB", "PK-SD"}  # the demo's provinces
+        a = maturity.create_assessment(s, focal, "PAK", 2037, subdivision="pk-kp")
+        assert a.subdivision == "PK-KP"
+        with pytest.raises(Conflict):
+            maturity.create_assessment(s, focal, "PAK", 2037, subdivision="PK-KP")
+        maturity.create_assessment(s, focal, "PAK", 2037)  # the national one is another assessment
+        s.commit()
+    with demo_db.session() as s:
+        # a province's published assessment never stands in for the country's
+        assert maturity.latest_published(s)["PAK"] == national_before
+        assert maturity.get_assessment(s, units["PK-PB"].assessment_id).subdivision == "PK-PB"
+    page = client.get("/maturity/countries/PAK")
+    assert page.status_code == 200 and "PK-PB" in page.text and "PK-SD" in page.text
