@@ -9,6 +9,7 @@ from dho.db import Database, migrate
 
 
 def initialise(db: Database, load_reference: bool = True) -> dict[str, Any] | None:
+    from dho.atlas import service as atlas
     from dho.maturity import service as maturity
     from dho.reference import service as reference
 
@@ -19,4 +20,7 @@ def initialise(db: Database, load_reference: bool = True) -> dict[str, Any] | No
         summary = reference.load(session, CLI_OPERATOR).as_dict()
     with db.session() as session:
         summary["frameworks"] = maturity.load_shipped(session, CLI_OPERATOR)
+    with db.session() as session:
+        session.info["actor"] = CLI_OPERATOR.actor
+        summary["atlas_terms"] = atlas.load_terms(session)
     return summary

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlalchemy.orm import Session
 
+from dho.atlas.cli import atlas_app
+from dho.cli_support import AsOpt, DatabaseOpt, _db, err, errors_to_lines, fail, out, unit
 from dho.config import get_settings
-from dho.db import Database, import_all_models, migrate
+from dho.db import Database, migrate
 from dho.errors import DomainError
 
 app = typer.Typer(help="Digital Health Observatory", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -29,46 +27,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(audit_app, name="audit")
 app.add_typer(reference_app, name="reference")
 app.add_typer(maturity_app, name="maturity")
-
-out = Console()
-err = Console(stderr=True)
-
-DatabaseOpt = Annotated[str | None, typer.Option("--database", envvar="DHO_DATABASE_URL",
-                                                 help="Database URL (default: SQLite in the user data dir)")]
-AsOpt = Annotated[str | None, typer.Option("--as", help="Act as this user (e-mail) instead of the operator")]
-
-
-def _db(url: str | None) -> Database:
-    import_all_models()
-    return Database(url or get_settings().database_url)
-
-
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True, soft_wrap=True)
-    raise typer.Exit(code)
-
-
-@contextmanager
-def errors_to_lines() -> Iterator[None]:
-    try:
-        yield
-    except DomainError as exc:
-        details = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
-        fail(exc.detail + (f" ({details})" if details else ""))
-    except OSError as exc:
-        fail(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "))
-
-
-@contextmanager
-def unit(url: str | None, as_user: str | None = None) -> Iterator[tuple[Session, object]]:
-    from dho.accounts.service import cli_principal
-
-    db = _db(url)
-    try:
-        with errors_to_lines(), db.session() as session:
-            yield session, cli_principal(session, as_user)
-    finally:
-        db.dispose()
+app.add_typer(atlas_app, name="atlas")
 
 
 def do_init(db: Database, load_reference: bool = True) -> dict | None:
@@ -399,19 +358,34 @@ def maturity_lint(
         raise typer.Exit(1)
 
 
+def _transfer_format(fmt: str | None, path: Path) -> str:
+    """The --format given, else the one the file's extension names (.xlsx, .json), else gdhm-csv."""
+    from dho.maturity import transfer
+
+    if fmt is None:
+        fmt = {".xlsx": "xlsx", ".json": "json"}.get(path.suffix.lower(), "gdhm-csv")
+    if fmt not in transfer.FORMATS:
+        fail(f"format must be {', '.join(transfer.FORMATS)}")
+    return fmt
+
+
 @maturity_app.command("import")
 def maturity_import(
     file: Path,
-    fmt: Annotated[str, typer.Option("--format", help="gdhm-csv or json")] = "gdhm-csv",
+    fmt: Annotated[str | None, typer.Option("--format", help="gdhm-csv, xlsx or json (default: from the file "
+                                                              "extension, .xlsx or .json, else gdhm-csv)")] = None,
     published: Annotated[bool, typer.Option(help="Data already published elsewhere: import it as published "
                                                  "(Secretariat; the CLI acts as the platform admin)")] = False,
-    framework: Annotated[str, typer.Option(help="Framework of a GDHM CSV file")] = "gdhm-current",
+    framework: Annotated[str, typer.Option(help="Framework of a GDHM CSV or XLSX file")] = "gdhm-current",
     database: DatabaseOpt = None, as_user: AsOpt = None,
 ) -> None:
     """Import assessments; every row is checked first and any error imports nothing."""
     from dho.maturity import transfer
 
+    fmt = _transfer_format(fmt, file)
     with errors_to_lines():
+        if file.stat().st_size > transfer.MAX_BYTES:
+            raise DomainError(f"The file is larger than {transfer.MAX_BYTES // 1_000_000} MB.")
         data = file.read_bytes()
     with unit(database, as_user) as (session, principal):
         summary = transfer.import_file(session, principal, data, fmt, published, framework)
@@ -419,29 +393,40 @@ def maturity_import(
               + (", published." if published else "."))
 
 
+def _stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
 @maturity_app.command("export")
 def maturity_export(
     output: Annotated[Path, typer.Argument(help="File to write, '-' for stdout")],
-    fmt: Annotated[str, typer.Option("--format", help="gdhm-csv or json")] = "gdhm-csv",
+    fmt: Annotated[str | None, typer.Option("--format", help="gdhm-csv, xlsx or json (default: from the file "
+                                                              "extension, .xlsx or .json, else gdhm-csv)")] = None,
     country: str | None = None, year: int | None = None, framework: str = "gdhm-current",
     database: DatabaseOpt = None, as_user: AsOpt = None,
 ) -> None:
-    """Export assessments in the GDHM CSV layout or as JSON."""
+    """Export assessments in the GDHM layout (CSV or XLSX) or as JSON."""
     from dho.maturity import transfer
 
-    if fmt not in transfer.FORMATS:
-        fail("format must be gdhm-csv or json")
+    fmt = _transfer_format(fmt, output)
+    to_stdout = str(output) == "-"
+    if fmt == "xlsx" and to_stdout and _stdout_is_terminal():
+        fail("an XLSX workbook is binary: name a file to write (dho maturity export FILE.xlsx), "
+             "or redirect the output to a file")
     with unit(database, as_user) as (session, principal):
         if fmt == "json":
-            text = json.dumps(transfer.export_json(session, principal, framework, country, year),
-                              ensure_ascii=False, indent=1)
+            data = json.dumps(transfer.export_json(session, principal, framework, country, year),
+                              ensure_ascii=False, indent=1).encode()
+        elif fmt == "xlsx":
+            data = transfer.export_xlsx(session, principal, framework, country, year)
         else:
-            text = transfer.export_gdhm_csv(session, principal, framework, country, year)
-    if str(output) == "-":
-        sys.stdout.write(text)
+            data = transfer.export_gdhm_csv(session, principal, framework, country, year).encode()
+    if to_stdout:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
     else:
         with errors_to_lines():
-            output.write_text(text, encoding="utf-8")
+            output.write_bytes(data)
 
 
 @maturity_app.command("score")
@@ -469,6 +454,25 @@ def maturity_score(
     for key, s in scores.items():
         d = s.overall.as_dict()
         table.add_row(key, str(d["score"]), str(d["phase"]), f"{s.overall.answered}/{s.overall.total}")
+    out.print(table)
+
+
+@maturity_app.command("check-links")
+def maturity_check_links(
+    limit: Annotated[int, typer.Option(help="At most this many links, the oldest checks first")] = 500,
+    database: DatabaseOpt = None,
+) -> None:
+    """Check the web addresses of evidence items and record each result."""
+    from dho.maturity import evidence
+
+    with unit(database) as (session, principal):
+        items = evidence.check_links(session, principal, limit=limit)
+        rows = [(i.assessment_id, i.indicator_code, i.url or "", i.link_status or "", bool(i.link_ok)) for i in items]
+    table = Table(title=f"Evidence links checked: {len(rows)}")
+    for col in ("assessment", "indicator", "address", "result"):
+        table.add_column(col)
+    for aid, code, url, status, ok in rows:
+        table.add_row(str(aid), code, url, f"[green]{status}[/]" if ok else f"[red]{status}[/]")
     out.print(table)
 
 

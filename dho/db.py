@@ -151,6 +151,7 @@ def current_revision_of_connection(conn: Any) -> str | None:
 def import_all_models() -> None:
     """Import every domain's models so that ``Base.metadata`` knows all tables."""
     from dho.accounts import models as _accounts  # noqa: F401
+    from dho.atlas import models as _atlas  # noqa: F401
     from dho.audit import models as _audit  # noqa: F401
     from dho.maturity import models as _maturity  # noqa: F401
     from dho.reference import models as _reference  # noqa: F401

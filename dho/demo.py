@@ -272,6 +272,40 @@ RETURN_COMMENTS = (
     "Returned: a few answers need evidence before they can be accepted; see the comments on the indicators.",
     "Returned for changes: please look at the indicators we commented on and submit again.",
 )
+# Evidence behind answers: links and legal references (demo addresses under example.org, which
+# never resolve to a real ministry), and small PDF documents generated here.
+EVIDENCE_LINKS = (
+    ("Ministry of Health digital health page", "https://moh.{iso3}.example.org/digital-health"),
+    ("Costed implementation plan (summary)", "https://moh.{iso3}.example.org/plans/digital-health-{year}"),
+    ("Annual report of the national HMIS unit", "https://hmis.{iso3}.example.org/reports/{year}"),
+)
+EVIDENCE_LAWS = (
+    "Data Protection Act, part III (processing of health data)",
+    "Ministerial decree on electronic health records, art. 4-9",
+    "National eHealth governance order, schedule 2",
+)
+
+
+def demo_pdf(title: str) -> bytes:
+    """A one-page PDF holding ``title``: enough to exercise uploads, checksums and downloads."""
+    text = "".join(ch for ch in title if 32 <= ord(ch) < 127 and ch not in "()\\")
+    stream = f"BT /F1 14 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+               b"/Resources << /Font << /F1 5 0 R >> >> >>",
+               b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
 ACCEPT_COMMENTS = (
     "Thank you; the evidence is clear.",
     "Consistent with the documents shared during the regional meeting.",
@@ -415,10 +449,33 @@ class _Maturity:
             if status == until:
                 return
 
+    def evidence(self, who: Principal, aid: int, year: int, iso3: str, codes: list[str], own: bool = False) -> None:
+        """A link, a legal reference and a document behind a few answers."""
+        from dho.maturity import evidence
+        from dho.uploads import check_upload
+
+        for n, code in enumerate(codes):
+            if n % 3 == 0:
+                title, url = self.rng.choice(EVIDENCE_LINKS)
+                item = evidence.EvidenceIn("link", title, url.format(iso3=iso3.lower(), year=year))
+                evidence.add(self.s, who, aid, code, item, own=own)
+            elif n % 3 == 1:
+                evidence.add(self.s, who, aid, code, evidence.EvidenceIn("legal", citation=self.rng.choice(
+                    EVIDENCE_LAWS)), own=own)
+            else:
+                name = f"{iso3}-{year}-indicator-{code}.pdf"
+                doc = check_upload(name, "application/pdf", demo_pdf(f"{iso3} {year}: evidence for indicator {code}"),
+                                   max_bytes=1_000_000)
+                evidence.add(self.s, who, aid, code, evidence.EvidenceIn("document", f"Minutes of the review of "
+                                                                                     f"indicator {code}"), doc, own=own)
+
     def publish_round(self, c: _CountryPlan, year: int, framework_id: str) -> int:
         a = maturity.create_assessment(self.s, self.focal(c), c.iso3, year, framework_id)
         values = self.draft_answers(c, year, framework_id)
         self.answer_all(c, a.id, year, values, framework_id)
+        if year == MATURITY_YEARS[-1]:
+            answered = sorted((k for k, v in values.items() if v is not None), key=lambda k: (len(k), k))
+            self.evidence(self.focal(c), a.id, year, c.iso3, self.rng.sample(answered, 4))
         self.review(c, a.id, "published", values)
         self.remember(c, framework_id, values)
         return a.id
@@ -472,6 +529,8 @@ class _Maturity:
                 maturity.save_response(self.s, who, aid, maturity.AnswerIn(
                     code, phase, self.rationale(code, phase, MATURITY_CURRENT_YEAR),
                     "low" if phase is None else self.confidence()))
+            mine = [k for k in values if k not in skipped or k in disputed]
+            self.evidence(who, aid, MATURITY_CURRENT_YEAR, c.iso3, rng.sample(mine, 3), own=True)
         maturity.consolidate(self.s, self.focal(c), aid)
 
 
@@ -508,6 +567,14 @@ def _maturity_step(ctx: DemoContext) -> None:
             if year == 2023 and p.iso3 in republished:
                 m.correct_and_republish(p, aid, year)
 
+    # Two provinces assess themselves too (subnational units stay out of national figures).
+    pak = next(p for p in plans if p.iso3 == "PAK")
+    for unit in ("PK-PB", "PK-SD"):
+        a = maturity.create_assessment(ctx.session, m.focal(pak), "PAK", MATURITY_YEARS[-1], subdivision=unit)
+        values = m.draft_answers(pak, MATURITY_YEARS[-1], "gdhm-current")
+        m.answer_all(pak, a.id, MATURITY_YEARS[-1], values)
+        m.review(pak, a.id, "published", values)
+
     # This year's round.
     later = ["none", "draft", "submitted", "in_review", "reviewed", "approved"]
     rng.shuffle(later)
@@ -540,7 +607,324 @@ def _maturity_step(ctx: DemoContext) -> None:
             m.review(p, a.id, state, values)
 
 
-STEPS: list[Callable[[DemoContext], None]] = [_accounts_step, _maturity_step]
+# ---------------------------------------------------------------- atlas: implementations and investments
+
+# Software and digital goods. The open-source ones are real products named as facts (name, licence
+# as their projects publish it, left empty where we are not sure); the "(demo)" ones are invented.
+ATLAS_SOLUTIONS = [
+    # name, 2023 services-and-applications code, SPDX licence, website
+    ("DHIS2", "D6", "BSD-3-Clause", "https://dhis2.org"),
+    ("OpenMRS", "A5", "MPL-2.0", "https://openmrs.org"),
+    ("OpenSRP", "A2", "Apache-2.0", "https://opensrp.io"),
+    ("CommCare", "A2", "BSD-3-Clause", "https://www.dimagi.com/commcare/"),
+    ("iHRIS", "B4", None, "https://www.ihris.org"),
+    ("OpenLMIS", "B6", "AGPL-3.0-only", "https://openlmis.org"),
+    ("OpenCR", "C8", None, None),
+    ("SORMAS", "E2", "GPL-3.0-only", "https://sormas.org"),
+    ("OpenHIM", "D2", "MPL-2.0", "http://openhim.org"),
+    ("Bahmni", "A5", "AGPL-3.0-only", "https://www.bahmni.org"),
+    ("Lattice Clinic Suite (demo)", "A5", "LicenseRef-Lattice-Commercial", None),
+    ("Maisha Reminders (demo)", "A1", None, None),
+]
+
+# Kinds of system a country runs: English name, French name, acronym, solution, 2023 intervention
+# codes, services-and-applications code, health-system challenge, standards, interop links, focus.
+ATLAS_SYSTEMS = [
+    ("National HMIS", "Système national d'information sanitaire", "HMIS", "DHIS2", ("2.2.4", "4.1.2", "4.1.3"),
+     "D6", "1.2", ("adx", "icd10"), ("facility_registry", "hmis"), ("phc",)),
+    ("Hospital electronic medical records", "Dossier médical électronique hospitalier", "EMR", "OpenMRS",
+     ("2.2.2", "2.9.1", "2.10.2"), "A5", "3.5", ("fhir", "icd10", "loinc"), ("client_registry", "lab"), ("ncd",)),
+    ("Community health worker app", "Application des agents de santé communautaires", "CHW app", "CommCare",
+     ("2.2.1", "2.3.1", "2.7.1"), "A2", "5.4", ("fhir",), ("hmis",), ("maternal", "child")),
+    ("Electronic immunization registry", "Registre électronique de vaccination", "EIR", "OpenSRP",
+     ("2.2.1", "1.1.3", "3.2.3"), "C7", "5.4", ("fhir", "gs1"), ("client_registry", "hmis"), ("immunization",)),
+    ("Health workforce information system", "Système d'information sur les ressources humaines en santé", "HRIS",
+     "iHRIS", ("3.1.1", "3.1.3", "3.1.4"), "B4", "2.4", ("fhir",), ("facility_registry", "hr"), ("workforce",)),
+    ("Electronic logistics management information system", "Système électronique d'information logistique",
+     "eLMIS", "OpenLMIS", ("3.2.1", "3.2.2", "3.2.5"), "B6", "2.1", ("gs1",), ("facility_registry", "lmis"),
+     ("supply",)),
+    ("National client registry", "Registre national des patients", "NCR", "OpenCR", ("2.1.1", "4.2.2"), "C8", "1.7",
+     ("fhir", "ihe"), ("client_registry", "crvs"), ("uhc",)),
+    ("Disease surveillance and outbreak response", "Surveillance des maladies et riposte aux épidémies", "IDSR",
+     "SORMAS", ("3.3.1", "4.3.2", "2.5.4"), "E2", "1.2", ("fhir", "icd11"), ("surveillance", "lab"),
+     ("emergencies", "one_health")),
+    ("Health information exchange", "Plateforme d'échange de données de santé", "HIE", "OpenHIM", ("4.4.2", "4.4.3"),
+     "D2", "3.5", ("fhir", "hl7v2", "openhie"), ("shared_health_record", "terminology_service"), ("phc",)),
+    ("Maternal SMS reminders", "Rappels SMS pour la santé maternelle", "mSMS", "Maisha Reminders (demo)",
+     ("1.1.2", "1.1.3"), "A1", "5.1", (), ("client_registry",), ("maternal", "srh")),
+    ("Laboratory information system", "Système d'information de laboratoire", "LIS", "Bahmni",
+     ("2.10.1", "2.10.2", "2.10.4"), "A6", "6.4", ("loinc", "hl7v2"), ("lab",), ("hiv", "tb")),
+    ("Telemedicine for remote facilities", "Télémédecine pour les structures isolées", "Telehealth",
+     "Lattice Clinic Suite (demo)", ("2.4.1", "2.4.4"), "A9", "5.2", ("dicom",), ("shared_health_record",),
+     ("ncd", "mental")),
+    ("Health insurance claims platform", "Plateforme de gestion des demandes de remboursement", "Claims", None,
+     ("3.5.1", "3.5.2"), "B2", "7.4", ("icd10", "proprietary"), ("insurance",), ("uhc",)),
+]
+FRENCH_COUNTRIES = {"SEN", "MAR", "RWA"}  # partners there often register in French
+# Two or three ISO 3166-2 areas per demo country for coverage rows.
+ATLAS_AREAS = {
+    "KEN": [("KE-30", "Nairobi City"), ("KE-28", "Mombasa"), ("KE-17", "Kisumu")],
+    "SEN": [("SN-DK", "Dakar"), ("SN-TH", "Thiès"), ("SN-ZG", "Ziguinchor")],
+    "GHA": [("GH-AA", "Greater Accra"), ("GH-AH", "Ashanti"), ("GH-NP", "Northern")],
+    "RWA": [("RW-01", "Kigali City"), ("RW-05", "Southern Province")],
+    "PER": [("PE-LIM", "Lima"), ("PE-CUS", "Cusco"), ("PE-LOR", "Loreto")],
+    "JAM": [("JM-01", "Kingston"), ("JM-13", "Clarendon")],
+    "BRA": [("BR-SP", "São Paulo"), ("BR-BA", "Bahia"), ("BR-AM", "Amazonas")],
+    "BGD": [("BD-C", "Dhaka Division"), ("BD-B", "Chattogram Division")],
+    "NPL": [("NP-P3", "Bagmati Province"), ("NP-P6", "Karnali Province")],
+    "LKA": [("LK-1", "Western Province"), ("LK-2", "Central Province")],
+    "EST": [("EE-37", "Harju County"), ("EE-79", "Tartu County")],
+    "MDA": [("MD-CU", "Chișinău"), ("MD-BA", "Bălți")],
+    "UZB": [("UZ-TK", "Tashkent"), ("UZ-SA", "Samarkand Region")],
+    "JOR": [("JO-AM", "Amman"), ("JO-IR", "Irbid")],
+    "PAK": [("PK-PB", "Punjab"), ("PK-SD", "Sindh"), ("PK-KP", "Khyber Pakhtunkhwa")],
+    "MAR": [("MA-06", "Casablanca-Settat"), ("MA-04", "L'Oriental")],
+    "PHL": [("PH-00", "National Capital Region"), ("PH-07", "Central Visayas")],
+    "VNM": [("VN-HN", "Hanoi"), ("VN-SG", "Ho Chi Minh City")],
+    "IDN": [("ID-JK", "Jakarta"), ("ID-JT", "Central Java"), ("ID-PA", "Papua")],
+    "FJI": [("FJ-C", "Central Division"), ("FJ-W", "Western Division")],
+}
+ATLAS_CURRENCY = {"KEN": "KES", "SEN": "XOF", "GHA": "GHS", "RWA": "RWF", "PER": "PEN", "JAM": "JMD", "BRA": "BRL",
+                  "BGD": "BDT", "NPL": "NPR", "LKA": "LKR", "EST": "EUR", "MDA": "MDL", "UZB": "UZS", "JOR": "JOD",
+                  "PAK": "PKR", "MAR": "MAD", "PHL": "PHP", "VNM": "VND", "IDN": "IDR", "FJI": "FJD"}
+ATLAS_ROLES = ("Programme manager", "Technical lead", "Monitoring and evaluation officer", "Country coordinator")
+
+
+def _typo(name: str, rng: random.Random) -> str:
+    """A plausible slip of the keyboard: a doubled or dropped letter."""
+    words = name.split()
+    i = rng.randrange(len(words))
+    w = words[i]
+    if len(w) > 4:
+        j = rng.randrange(1, len(w) - 1)
+        words[i] = w[:j] + w[j + 1:] if rng.random() < 0.5 else w[:j] + w[j] + w[j:]
+    return " ".join(words)
+
+
+class _Atlas:
+    """Builds the atlas through the services, as partners and focal points would."""
+
+    def __init__(self, ctx: DemoContext):
+        from dho.accounts.models import Organisation
+        from dho.reference.models import ClassificationMap
+
+        self.ctx, self.s, self.rng = ctx, ctx.session, ctx.rng
+        self.principals: dict[str, Principal] = {}
+        self.orgs_by_country: dict[str, list[int]] = {}
+        for org in self.s.execute(select(Organisation).where(Organisation.country_iso3.is_not(None))).scalars():
+            if org.kind in ("ngo", "public_agency", "ministry"):
+                self.orgs_by_country.setdefault(org.country_iso3 or "", []).append(org.id)
+        back: dict[str, str] = {}
+        for m in self.s.execute(select(ClassificationMap).where(ClassificationMap.from_scheme == "cdhi2018-dhi",
+                                                                ClassificationMap.to_scheme == "cdisah2023-dhi")
+                                ).scalars():
+            if m.to_code and m.from_code == m.to_code:
+                back[m.to_code] = m.from_code
+        self.code_2018 = back  # 2023 code -> the same 2018 code, where the crosswalk says they match
+
+    def who(self, local: str) -> Principal:
+        if local not in self.principals:
+            user = accounts.find_user(self.s, f"{local}@{DEMO_DOMAIN}")
+            assert user is not None, local
+            self.principals[local] = accounts.principal_for(user, via="session")
+        return self.principals[local]
+
+    def author(self, owner: int, iso3: str) -> Principal:
+        ids = self.ctx.org_ids
+        if owner == ids["NHF"]:
+            return self.who("partner.northwind")
+        if owner == ids["LHS"]:
+            return self.who("partner.lattice")
+        return self.who(f"focal.{iso3.lower()}")
+
+
+def _atlas_step(ctx: DemoContext) -> None:
+    """Exchange rates, a dozen solutions, hundreds of implementations in every demo country (with
+    duplicates registered by different partners, in French and English, with typos, and records
+    nobody updated for over a year), and hundreds of investments funding them."""
+    import datetime as dt
+    import unicodedata
+    from decimal import Decimal
+    from pathlib import Path
+
+    from dho.atlas import money
+    from dho.atlas import service as atlas
+    from dho.atlas.models import STAGES, Implementation
+    from dho.atlas.schemas import (
+        ClassificationIn,
+        ContactIn,
+        CoverageIn,
+        DisbursementIn,
+        ImplementationIn,
+        InvestmentIn,
+        OrgRoleIn,
+        StageEventIn,
+        TargetIn,
+    )
+
+    s, rng, ids = ctx.session, ctx.rng, ctx.org_ids
+    money.load_rates(s, ctx.principal, (Path(atlas.__file__).parent / "data" / "demo_rates.csv").read_bytes())
+    rates = money.Rates(s)
+    a = _Atlas(ctx)
+    solutions = {}
+    for name, kind, licence, website in ATLAS_SOLUTIONS:
+        sol = atlas.create_solution(s, ctx.principal, name, kind=kind, licence=licence, website=website,
+                                    owner_org_id=ids["LHS"] if "Lattice" in name else None)
+        solutions[name] = sol.id
+    components = [c.id for c in maturity.structure(s, maturity.DEFAULT_FRAMEWORK).components]
+    core_codes = list(maturity.structure(s, maturity.DEFAULT_FRAMEWORK).core_codes)
+    today = dt.date.today()
+    partners = [ids[k] for k in ("NHF", "LHS", "OCC", "IHI", "MDB")]
+
+    stale_since: dict[int, dt.date] = {}  # records last touched long ago, and when
+
+    def record(iso3: str, system: tuple, owner: int, name: str, start: dt.date,
+               until: dt.date) -> ImplementationIn:
+        """A record as its owner would enter it, with nothing dated after ``until`` (its last update)."""
+        _en, _fr, _acr, sol, dhi, sat, hsc, standards, interop, focus = system
+        start = min(start, until - dt.timedelta(days=120))
+        stage_n = rng.randint(2, len(STAGES) - 1)
+        days = sorted(rng.sample(range(0, max(60, (until - start).days)), stage_n + 1))
+        history = [StageEventIn(stage=STAGES[k], on_date=start + dt.timedelta(days=d))
+                   for k, d in enumerate(days[:stage_n + 1])]
+        codes = [ClassificationIn(scheme="cdisah2023-dhi", code=c) for c in dhi]
+        if rng.random() < 0.25 and all(c in a.code_2018 for c in dhi):  # registered with the 2018 codes
+            codes = [ClassificationIn(scheme="cdhi2018-dhi", code=a.code_2018[c]) for c in dhi]
+        codes += [ClassificationIn(scheme="cdisah2023-sat", code=sat), ClassificationIn(scheme="cdisah2023-hsc",
+                                                                                          code=hsc)]
+        areas = rng.sample(ATLAS_AREAS[iso3], rng.randint(1, len(ATLAS_AREAS[iso3])))
+        coverage = []
+        for code, area in areas:
+            persons = rng.randint(5, 400) * 1000
+            for back in ((730, 0) if rng.random() < 0.4 else (0,)):  # some counts have an earlier version
+                coverage.append(CoverageIn(area_code=code, area_name=area, as_of=until - dt.timedelta(
+                    days=back + rng.randint(30, 300)), persons=persons // (2 if back else 1),
+                    health_workers=rng.randint(20, 3000), facilities=rng.randint(3, 400)))
+        helpers = rng.sample([p for p in partners if p != owner], rng.randint(0, 2))
+        moh = ids[f"MOH-{iso3}"]
+        orgs = [OrgRoleIn(organisation_id=o, role="implementer") for o in {owner, *helpers}]
+        orgs += [OrgRoleIn(organisation_id=o, role="funder") for o in rng.sample([ids["NHF"], ids["MDB"], moh],
+                                                                                 rng.randint(1, 2))]
+        person = ctx.person()
+        end = start + dt.timedelta(days=rng.randint(3, 8) * 365) if rng.random() < 0.5 else None
+        licence = next((lic for n, _k, lic, _w in ATLAS_SOLUTIONS if n == sol), None)
+        open_source = licence is not None and not licence.startswith("LicenseRef-")
+        local_part = unicodedata.normalize("NFKD", person.split()[0].lower()).encode("ascii", "ignore").decode()
+        return ImplementationIn(
+            name=name, country_iso3=iso3, owner_org_id=owner, stage=STAGES[stage_n], stage_history=history,
+            description=rng.choice(("", f"{_en} serving the public health system of the country.",
+                                    f"Deployment of {sol or 'a locally built system'} supporting {', '.join(focus)}.")),
+            start_date=start, end_date=end,
+            openness="open_source" if open_source else rng.choice(("proprietary", "mixed", "unknown")),
+            licence=licence,
+            government_ownership=rng.choice(("none", "partial", "partial", "full")), organisations=orgs,
+            solutions=[solutions[sol]] if sol else [], classifications=codes,
+            standards=list(standards) if rng.random() < 0.8 else [], interop=list(interop), health_focus=list(focus),
+            coverage=coverage if rng.random() < 0.85 else [],
+            contacts=[ContactIn(name=person, role=rng.choice(ATLAS_ROLES),
+                                email=f"{local_part}.{rng.randint(10, 99)}@{DEMO_DOMAIN}" if rng.random() < 0.7
+                                else None)])
+
+    impls: list[tuple[Implementation, tuple]] = []
+    for countries in DEMO_COUNTRIES.values():
+        for iso3 in countries:
+            systems = rng.sample(ATLAS_SYSTEMS, rng.randint(7, 11))
+            local = a.orgs_by_country.get(iso3, [])
+            for system in systems:
+                en, fr, acr = system[0], system[1], system[2]
+                # Several vertical programmes often run the same kind of system side by side.
+                for copy in range(rng.choice((1, 1, 1, 2, 2, 3))):
+                    owner = rng.choice([*partners, *local, ids[f"MOH-{iso3}"]])
+                    base = fr if iso3 in FRENCH_COUNTRIES and rng.random() < 0.6 else en
+                    region = ATLAS_AREAS[iso3][copy % len(ATLAS_AREAS[iso3])][1] if copy else ""
+                    name = f"{base} ({acr})" + (f" – {region}" if region else "")
+                    start = dt.date(rng.randint(2015, 2024), rng.randint(1, 12), rng.randint(1, 28))
+                    until = today - dt.timedelta(days=rng.randint(400, 1100)) if rng.random() < 0.15 else today
+                    data = record(iso3, system, owner, name, start, until)
+                    impls.append((atlas.create_implementation(s, a.author(owner, iso3), data), system))
+                    if until < today:
+                        stale_since[impls[-1][0].id] = until
+                    if copy == 0 and rng.random() < 0.3:
+                        # The same system registered again by another partner: in the other language,
+                        # with an acronym only, or with a typo.
+                        other = rng.choice([o for o in (*partners, *local) if o != owner])
+                        twin = rng.choice((f"{fr if base == en else en}", f"{acr} {iso3}", _typo(base, rng),
+                                           f"{base.upper()} ({system[3] or acr})"))
+                        dup = record(iso3, system, other, twin, start + dt.timedelta(days=rng.randint(-90, 90)),
+                                     today)
+                        impls.append((atlas.create_implementation(s, a.author(other, iso3), dup), system))
+
+    # The focal points decide: most are approved (published), a few rejected, some wait.
+    for impl, _system in impls:
+        roll = rng.random()
+        if roll < 0.78:
+            atlas.decide(s, a.who(f"focal.{impl.country_iso3.lower()}"), impl.id, "approve")
+        elif roll < 0.82:
+            atlas.decide(s, a.who(f"focal.{impl.country_iso3.lower()}"), impl.id, "reject")
+        elif roll < 0.84:
+            atlas.decide(s, a.author(impl.owner_org_id, impl.country_iso3), impl.id, "archive")
+
+    # Investments: donors and banks in dollars, euros or pounds; governments in their own currency.
+    by_country: dict[str, list[tuple[Implementation, tuple]]] = {}
+    for impl, system in impls:
+        by_country.setdefault(impl.country_iso3, []).append((impl, system))
+    invs = []
+    for iso3, rows in by_country.items():
+        published = [(i, sy) for i, sy in rows if i.status == "published"] or rows
+        shared = rng.choice(published)[1][4][0]  # an intervention several funders pay for here
+        for _n in range(rng.randint(11, 16)):
+            funder_key = rng.choice(("NHF", "NHF", "MDB", f"MOH-{iso3}", f"MOH-{iso3}", "OCC", "LHS"))
+            funder = ids[funder_key]
+            kind = {"NHF": "grant", "MDB": rng.choice(("loan", "grant")), "OCC": "in_kind",
+                    "LHS": "private"}.get(funder_key, "domestic_budget")
+            currency = ATLAS_CURRENCY[iso3] if kind == "domestic_budget" or rng.random() < 0.2 else \
+                rng.choice(("USD", "USD", "USD", "EUR", "GBP", "CHF"))
+            year = rng.randint(2016, 2025)
+            committed = dt.date(year, rng.randint(1, 12), rng.randint(1, 28))
+            usd = Decimal(rng.choice((25, 50, 80, 120, 250, 400, 750, 1200, 3000))) * 1000
+            rate = Decimal(1) if currency == "USD" else rates.table[(currency, year)][0]
+            amount = (usd * rate).quantize(Decimal(1000) if usd * rate > 10_000_000 else Decimal(1))
+            impl, system = rng.choice(published)
+            targets = [TargetIn(kind="implementation", ref=str(impl.id))]
+            if rng.random() < 0.6:
+                targets.append(TargetIn(kind="intervention", ref=shared if rng.random() < 0.5 else
+                                        rng.choice(system[4])))
+            if rng.random() < 0.4:
+                targets.append(TargetIn(kind="component", ref=rng.choice(components)))
+            if rng.random() < 0.3:
+                targets.append(TargetIn(kind="priority", ref=rng.choice(core_codes)))
+            targets = list({(t.kind, t.ref): t for t in targets}.values())
+            disbursed, paid = [], Decimal(0)
+            for k in range(rng.randint(0, 3)):
+                when = committed + dt.timedelta(days=90 + 240 * k)
+                if when > today:
+                    break
+                part = (amount * Decimal(rng.choice(("0.2", "0.25", "0.3")))).quantize(Decimal(1))
+                disbursed.append(DisbursementIn(on_date=when, amount=str(part)))
+                paid += part
+            owner = funder if funder_key in ("NHF", "LHS") else None
+            who = a.author(funder, iso3) if owner else a.who(f"focal.{iso3.lower()}")
+            what = system[0] if rng.random() < 0.7 else f"{system[0]} – phase {rng.randint(1, 3)}"
+            invs.append(atlas.create_investment(s, who, InvestmentIn(
+                title=f"{what}, {iso3} {year}", funder_org_id=funder, country_iso3=iso3, amount=str(amount),
+                currency=currency, kind=kind, committed_on=committed, period_start=year,
+                period_end=year + rng.randint(0, 4), recipient_org_id=rng.choice((ids[f"MOH-{iso3}"],
+                                                                                   impl.owner_org_id)),
+                owner_org_id=owner or ids[f"MOH-{iso3}"], disbursements=disbursed, targets=targets)))
+    for inv in invs:
+        if rng.random() < 0.85:
+            atlas.decide_investment(s, a.who(f"focal.{inv.country_iso3.lower()}"), inv.id,
+                                    "approve" if rng.random() < 0.95 else "reject")
+
+    # Records nobody touched for more than a year (set last: any later change would refresh them).
+    # Set explicitly, the value wins over the column's onupdate; the change is audited as the CLI's.
+    for impl, _system in impls:
+        if impl.id in stale_since:
+            impl.updated_at = dt.datetime.combine(stale_since[impl.id], dt.time(9, 30), dt.UTC)
+    s.flush()
+
+
+STEPS: list[Callable[[DemoContext], None]] = [_accounts_step, _maturity_step, _atlas_step]
 
 
 @dataclass

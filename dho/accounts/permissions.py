@@ -166,6 +166,14 @@ RULES: dict[str, Rule] = {
     "maturity.framework.manage": Rule(
         _("Add or change maturity frameworks"), "admin", {"admin": _anywhere},
     ),
+    "atlas.rates.manage": Rule(
+        _("Load exchange rates for converting investments to US dollars"), "admin",
+        {"admin": _anywhere, "secretariat": _anywhere},
+    ),
+    "atlas.merge": Rule(
+        _("Merge duplicate records of the atlas"), "write",
+        {"admin": _anywhere, "secretariat": _anywhere, "country_focal_point": _own_country},
+    ),
 }
 
 

@@ -125,15 +125,25 @@ def update_organisation(
     return org
 
 
+def referring_tables(session: Session, table: Any, key: object) -> list[str]:
+    """The tables with a row whose foreign key points at ``key`` in ``table`` (every domain's)."""
+    from dho.db import Base
+
+    found = []
+    for other in Base.metadata.sorted_tables:
+        for fk in other.foreign_keys:
+            if fk.column.table is table and session.execute(
+                    select(func.count()).select_from(other).where(fk.parent == key)).scalar_one():
+                found.append(other.name)
+    return found
+
+
 def delete_organisation(session: Session, principal: Principal, org_id: int) -> None:
     org = get_organisation(session, org_id)
     authorize(session, principal, "organisation.delete", target_for_organisation(session, org))
-    in_use = session.execute(select(func.count()).select_from(User).where(User.organisation_id == org_id)).scalar_one()
-    in_use += session.execute(
-        select(func.count()).select_from(RoleGrant).where(RoleGrant.organisation_id == org_id)).scalar_one()
-    if in_use:
-        raise Conflict(_(
-            "This organisation is still referred to by users or role grants; it cannot be deleted."))
+    if referring_tables(session, Organisation.__table__, org_id):
+        raise Conflict(_("This organisation is still referred to by users, role grants or records; it cannot be "
+                         "deleted (merge it into another instead)."))
     session.delete(org)
     session.flush()
 

@@ -32,9 +32,15 @@ class RequestGuard:
     would reach PostgreSQL, which rejects it) and bodies over the configured size, whether or not
     a Content-Length is sent (a streamed body of unknown length is read here up to the limit)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_bytes: int = 0):
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_bytes = max(upload_bytes, max_bytes)
+
+    def limit(self, path: str) -> int:
+        """File uploads (paths ending in ``/evidence``) may be larger than other requests: the
+        file's own limit plus room for the form's other fields."""
+        return self.upload_bytes + 65_536 if path.endswith("/evidence") else self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,9 +52,10 @@ class RequestGuard:
                           "The address contains control characters.")
             return
         headers = dict(scope.get("headers", []))
+        max_bytes = self.limit(scope.get("path", ""))
         length = headers.get(b"content-length")
         if length is not None:
-            if not length.isdigit() or int(length) > self.max_bytes:
+            if not length.isdigit() or int(length) > max_bytes:
                 await _refuse(send, 413, "payload-too-large", "Request too large",
                               "The request body is larger than the server accepts.")
                 return
@@ -65,7 +72,7 @@ class RequestGuard:
                 return
             body = message.get("body", b"")
             size += len(body)
-            if size > self.max_bytes:
+            if size > max_bytes:
                 await _refuse(send, 413, "payload-too-large", "Request too large",
                               "The request body is larger than the server accepts.")
                 return
@@ -159,7 +166,7 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
     app.state.db = db or Database(database_url or settings.database_url)
     errors.install(app)
     app.add_middleware(Shell)
-    app.add_middleware(RequestGuard, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestGuard, max_bytes=settings.max_request_bytes, upload_bytes=settings.max_upload_bytes)
 
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
     for prefix, folder in (("/vendor/htmx", ASSETS_DIR / "htmx.org" / "dist"),
@@ -170,17 +177,28 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
 
     from dho.accounts import api as accounts_api
     from dho.accounts import views as accounts_views
+    from dho.atlas import api as atlas_api
+    from dho.atlas import coordination_api as atlas_coordination_api
+    from dho.atlas import coordination_views as atlas_coordination_views
+    from dho.atlas import quality_api as atlas_quality_api
+    from dho.atlas import transfer_api as atlas_transfer_api
+    from dho.atlas import views as atlas_views
     from dho.audit import api as audit_api
     from dho.audit import views as audit_views
     from dho.maturity import api as maturity_api
+    from dho.maturity import map_views
+    from dho.maturity import settings_views as maturity_settings_views
     from dho.maturity import views as maturity_views
     from dho.reference import api as reference_api
     from dho.reference import views as reference_views
     from dho.web import pages
 
     for router in (pages.router, reference_views.router, accounts_views.router, audit_views.router,
-                   maturity_views.router):
+                   maturity_views.router, maturity_settings_views.router, map_views.router,
+                   atlas_coordination_views.router, atlas_views.router):
         app.include_router(router)
-    for router in (pages.api, reference_api.router, accounts_api.router, audit_api.router, maturity_api.router):
+    for router in (pages.api, reference_api.router, accounts_api.router, audit_api.router, maturity_api.router,
+                   atlas_api.router, atlas_quality_api.router, atlas_transfer_api.router,
+                   atlas_coordination_api.router):
         app.include_router(router, prefix="/api")
     return app

@@ -16,7 +16,7 @@ from dho.accounts.permissions import can, can_somewhere
 from dho.web.deps import csrf_token_for
 
 ROOT = Path(__file__).resolve().parent.parent
-DOMAINS = ("web", "reference", "accounts", "audit", "maturity")
+DOMAINS = ("web", "reference", "accounts", "audit", "maturity", "atlas")
 
 templates = Jinja2Blocks(directory=str(ROOT / "web" / "templates"))
 env = templates.env
@@ -26,6 +26,7 @@ env.install_gettext_callables(  # type: ignore[attr-defined]
     lambda s, **kw: i18n.gettext(s, **kw), lambda s, p, n, **kw: i18n.ngettext(s, p, n, **kw), newstyle=True)
 env.globals.update(
     fmt_date=i18n.fmt_date, fmt_datetime=i18n.fmt_datetime, fmt_number=i18n.fmt_number, fmt_score=i18n.fmt_score,
+    fmt_size=i18n.fmt_size,
     LOCALES=i18n.LOCALES, language_name=i18n.language_name,
 )
 
@@ -35,6 +36,7 @@ def _nav(request: Request) -> list[dict[str, Any]]:
     principal = request.state.principal
     items = [
         {"href": "/maturity", "label": i18n._("Maturity"), "key": "maturity"},
+        {"href": "/atlas", "label": i18n._("Atlas"), "key": "atlas"},
         {"href": "/countries", "label": i18n._("Countries"), "key": "countries"},
         {"href": "/classifications", "label": i18n._("Classifications"), "key": "classifications"},
         {"href": "/strategy", "label": i18n._("Global strategy"), "key": "strategy"},

@@ -127,9 +127,10 @@ def build_world(db) -> World:  # type: ignore[no-untyped-def]
             "MOH-PER": org_id("Ministry of Health, PER (demo)"),
             "NHF": org_id("Northwind Health Fund (demo)"),
             "LHS": org_id("Lattice Health Systems (demo)"),
-            "DEL-KEN": org_id("Community Health Network KEN (demo)"),
-            "DEL-PER": org_id("Community Health Network PER (demo)"),
         }
+        for iso3 in ("KEN", "PER"):  # organisations nothing refers to, so that they may be deleted
+            org[f"DEL-{iso3}"] = accounts.create_organisation(s, CLI_OPERATOR, {
+                "name": f"Unreferenced network {iso3} (matrix)", "kind": "ngo", "country_iso3": iso3}).id
         org["DEL-NONE"] = accounts.create_organisation(
             s, CLI_OPERATOR, {"name": "Unreferenced global body (matrix)", "kind": "other"}).id
         user = {role: accounts.find_user(s, demo_email(local)).id for role, local in ACCOUNTS.items()}

@@ -35,6 +35,32 @@ BUDGETS = {
     "/api/maturity/assessments?limit=200": 8,
     "/api/maturity/aggregates?group=income": 8,
     "/api/maturity/scores?rule=gdhm": 6,
+    # the map and group pages: session and user (4), framework, years, published answers, all countries (2)
+    "/maturity/map": 14,
+    "/maturity/map?component=3&rule=gdhm": 14,
+    "/maturity/map?year=latest&indicator=15": 14,
+    "/maturity/regions/AFR": 14,
+    "/maturity/regions/EUR?method=pooled&year=2023": 14,
+    "/maturity/income-groups/LMC": 14,
+    # settings pages: session and user (4); all frameworks (1); a framework, its crosswalks and the indicators
+    # they map (3); the country, its latest published answers, framework, targets, weights (5)
+    "/maturity/frameworks": 6,
+    "/maturity/frameworks/gdhm-current": 8,
+    "/maturity/frameworks/gdhi-2019": 8,
+    "/maturity/countries/KEN/targets": 10,
+    "/maturity/countries/KEN/targets?year=2030": 10,
+    # atlas record pages: session and user (4); the list: count, page, owners, countries with records (2),
+    # completeness of the page's rows (7); a record: its detail (13: one query per child table), country,
+    # code names, managed lists, investments naming it and their rates and funders (3), history (1)
+    "/atlas": 17,
+    "/atlas?country=KEN&stage=deploying&status=published&q=a": 17,
+    "/atlas/implementations/1": 22,
+    "/atlas/implementations/1?tab=history": 23,
+    "/atlas/implementations/1/edit": 20,
+    "/atlas/implementations/new": 9,
+    "/atlas/investments/1": 15,
+    "/atlas/investments/new": 8,
+    "/atlas/investments/new?implementation=1": 9,
 }
 
 
