@@ -2,10 +2,13 @@
 
 Comparing every pair of records grows with the square of their number, so records are first put
 into *blocks* that share a country and a name key (a word of the folded, translated name, or an
-acronym); only records inside a block are compared, and a block larger than ``max_block`` is split
-by a second key (and, if still too large, into overlapping windows of the records sorted by name),
-so the work grows about linearly with the number of records. Inside a block, a fast character
-similarity (rapidfuzz, in C, without numpy) drops the pairs that cannot be duplicates; the rest are scored by
+acronym), and only records inside a block are compared. Inside a name block each record meets a fixed
+number of others: its ``window - 1`` next neighbours in two sort orders (the sorted-neighbourhood
+method: the compared words, and the same string reversed, so that a difference at the start of a name
+does not separate duplicates). The work per record is so bounded by a small constant that is reached
+as soon as blocks hold more than a window, and the total grows linearly with the number of records.
+Acronym blocks are capped at ``max_block`` and split by a second key. A fast character similarity
+(rapidfuzz, in C, without numpy) drops the pairs that cannot be duplicates; the rest are scored by
 name (word by word: the same word, a misspelt one, a translation, an acronym for several words)
 and by what the records share (classification codes, coverage areas, organisations, solutions).
 See docs/atlas-quality.md for the formula.
@@ -22,17 +25,18 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz
-from rapidfuzz.process import extract
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dho.i18n import _
 
 DEFAULT_THRESHOLD = 0.85
-DEFAULT_MAX_BLOCK = 12
+DEFAULT_WINDOW = 5  # in a name block, each record is compared with its next WINDOW - 1 records, in two orders
+DEFAULT_BEST = 3  # of the pairs a record meets in name blocks, its BEST most similar (by the prefilter) are scored
+DEFAULT_MAX_BLOCK = 12  # acronym blocks with more pairs than this are split by a second key
 PREFILTER = 60.0  # token_sort_ratio (0-100) below which a pair in a block is not scored
 TYPO_RATIO = 80.0  # two words of 4+ letters at least this similar are the same word misspelt
 ACRONYM_QUALITY = 0.95
@@ -113,13 +117,12 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
-@dataclass(frozen=True)
-class Word:
+class Word(NamedTuple):  # a tuple of two strings: the garbage collector soon stops tracking it
     folded: str  # the word as written, folded
     canon: str | None  # the English word it stands for; None for a stop word
 
 
-@dataclass
+@dataclass(slots=True)
 class Rec:
     """What duplicate detection needs of a record."""
 
@@ -140,6 +143,15 @@ class Rec:
     keys: tuple[str, ...] = ()  # blocking keys: its rarest words in its country, rarest first
     weights: dict[str, float] = field(default_factory=dict)  # compared word -> rarity weight
     compared: tuple[Word, ...] = ()  # the words that are compared (stop words left out)
+    # features cached once per record for the scorer (filled by prepare() and _weigh())
+    rcanon: str = ""  # canon reversed: the second sort order of the sorted neighbourhood
+    where: dict[str, int] = field(default_factory=dict)  # compared canon -> its index (when no word repeats)
+    repeats: bool = False  # a compared word occurs twice
+    initials: str = ""  # initials of all its words (stop words included)
+    own: str | None = None  # the acronym field, letters only, trailing digits dropped
+    folded_words: tuple[str, ...] = ()  # the whole name folded and split (to tell accent/case changes)
+    wlist: tuple[float, ...] = ()  # weight of each compared word
+    wsum: float = 1.0
 
 
 @dataclass
@@ -159,9 +171,10 @@ class Pair:
 class Stats:
     records: int = 0
     blocks: int = 0
-    split_blocks: int = 0
-    windowed_blocks: int = 0
-    candidates: int = 0
+    split_blocks: int = 0  # blocks compared in part: windowed name blocks, acronym blocks split by a second key
+    windowed_blocks: int = 0  # name blocks larger than the window: compared by sorted neighbourhood
+    compared: int = 0  # distinct pairs met in name windows (compared by the prefilter) and acronym blocks
+    candidates: int = 0  # pairs scored
     scored: int = 0
     pairs: int = 0
 
@@ -204,6 +217,14 @@ def prepare(rec: Rec) -> Rec:
     initials = [w.folded[0] for w in rec.words]
     rec.runs = frozenset("".join(initials[i:j]) for i in range(len(initials))
                          for j in range(i + 2, min(len(initials), i + MAX_RUN) + 1))
+    rec.initials = "".join(initials)
+    rec.rcanon = rec.canon[::-1]
+    rec.where = {w.canon or "": i for i, w in enumerate(rec.compared)}
+    rec.repeats = len(rec.where) < len(rec.compared)
+    rec.own = _strip_digits(re.sub(r"[^a-z0-9]", "", fold(rec.acronym))) if rec.acronym else None
+    rec.folded_words = tuple(fold(rec.name).split())
+    rec.wlist = tuple(1.0 for _ in rec.compared)
+    rec.wsum = float(len(rec.compared)) or 1.0
     return rec
 
 
@@ -231,22 +252,26 @@ def _weigh(records: list[Rec]) -> None:
         r.weights = {w.canon: math.log(1 + n / df[(c, w.canon)]) for w in r.words if w.canon}
         rare = sorted(r.weights, key=lambda k: (-r.weights[k], k))
         r.keys = tuple(dict.fromkeys("w:" + k[:4] for k in rare))[:MAX_KEY_WORDS]
+        r.wlist = tuple(r.weights.get(w.canon or "", 1.0) for w in r.compared)
+        r.wsum = sum(r.wlist) or 1.0
 
 
 def _windows(members: list[Rec], size: int) -> Iterable[list[Rec]]:
-    """Overlapping windows of the records sorted by name: each record is compared with its
-    neighbours only (the sorted-neighbourhood method)."""
+    """Overlapping windows of the records sorted by name (an acronym part still over the cap)."""
     ordered = sorted(members, key=lambda r: (r.canon, r.id))
     step = max(size // 2, 1)
     for start in range(0, max(len(ordered) - step, 1), step):
         yield ordered[start:start + size]
 
 
-def blocks(records: list[Rec], max_block: int = DEFAULT_MAX_BLOCK, stats: Stats | None = None
-           ) -> Iterable[tuple[str, list[Rec]]]:
-    """(kind, records) for every block of records that share a country and a name key: kind is
-    "name" (compare by name), or "acronym" (compare who is known by an acronym with who has a run
-    of words with those initials). Records of different countries never share a block."""
+def blocks(records: list[Rec], max_block: int = DEFAULT_MAX_BLOCK, stats: Stats | None = None,
+           window: int = DEFAULT_WINDOW) -> Iterable[tuple[str, list[Rec]]]:
+    """(kind, records) for every block of records that share a country and a key. Kind "name":
+    records sharing a name key, in a sort order, each to be compared with its next ``window - 1``
+    records (a block larger than the window comes twice: sorted by its compared words, and by the
+    same string reversed). Kind "acronym": who is known by an acronym and who has a run of words
+    with those initials, every pair to be compared. Records of different countries never share a
+    block."""
     stats = stats or Stats()
     by_name: dict[tuple[str, str], list[Rec]] = defaultdict(list)
     by_acronym: dict[tuple[str, str], tuple[list[Rec], list[Rec]]] = defaultdict(lambda: ([], []))
@@ -259,31 +284,17 @@ def blocks(records: list[Rec], max_block: int = DEFAULT_MAX_BLOCK, stats: Stats 
         for run in r.runs:
             if len(run) >= 2:
                 by_acronym[(country, run)][1].append(r)
-    for (_country, key), members in by_name.items():
+    for members in by_name.values():
         if len(members) < 2:
             continue
-        if len(members) <= max_block:
-            stats.blocks += 1
+        stats.blocks += 1
+        if len(members) <= window:  # every pair is a neighbour
             yield "name", members
             continue
-        # a giant block: split by a second key, another word of the name
         stats.split_blocks += 1
-        sub: dict[str, list[Rec]] = defaultdict(list)
-        for r in members:
-            others = [k for k in _name_keys(r) if k != key] or [""]
-            for k in others:
-                sub[k].append(r)
-        for part in sub.values():
-            if len(part) < 2:
-                continue
-            if len(part) <= max_block:
-                stats.blocks += 1
-                yield "name", part
-            else:
-                stats.windowed_blocks += 1
-                for window in _windows(part, max_block):
-                    stats.blocks += 1
-                    yield "name", window
+        stats.windowed_blocks += 1
+        yield "name", sorted(members, key=lambda r: (r.canon, r.id))
+        yield "name", sorted(members, key=lambda r: (r.rcanon, r.id))
     for short, long_ in by_acronym.values():
         if not short or len(_union(short, long_)) < 2:
             continue
@@ -321,28 +332,55 @@ def _acronym_pair(x: Rec, y: Rec) -> str | None:
     return min(both) if both else None
 
 
-def candidates(records: list[Rec], max_block: int = DEFAULT_MAX_BLOCK, stats: Stats | None = None
-               ) -> set[tuple[int, int]]:
-    """Pairs (lower id first) worth scoring."""
+def candidates(records: list[Rec], max_block: int = DEFAULT_MAX_BLOCK, stats: Stats | None = None,
+               window: int = DEFAULT_WINDOW, best: int = DEFAULT_BEST) -> set[tuple[int, int]]:
+    """Pairs (lower id first) worth scoring, at most ``2 * best`` per record: of the pairs met in
+    name windows whose prefilter similarity reaches ``PREFILTER``, each record's ``best`` most
+    similar, and of its acronym pairs (no prefilter) its ``best`` most similar; a pair is kept when
+    it is among the best of either of its records."""
     stats = stats or Stats()
     out: set[tuple[int, int]] = set()
-    for kind, members in blocks(records, max_block, stats):
+    neighbours: set[tuple[int, int]] = set()
+    acronym_pairs: set[tuple[int, int]] = set()
+    reach = max(window, 2) - 1
+    for kind, members in blocks(records, max_block, stats, window):
         if kind == "acronym":
             for i, x in enumerate(members):
                 for y in members[i + 1:]:
                     if x.id != y.id and (_acronym_pair(x, y) or _acronym_pair(y, x)):
-                        out.add((x.id, y.id) if x.id < y.id else (y.id, x.id))
+                        acronym_pairs.add((x.id, y.id) if x.id < y.id else (y.id, x.id))
             continue
-        names = [r.canon for r in members]
-        for i in range(len(members) - 1):
-            # the compared words are sorted already, so a plain ratio is the token-sort ratio
-            for _choice, _score, j in extract(names[i], names[i + 1:], scorer=fuzz.ratio, score_cutoff=PREFILTER,
-                                              limit=None):
-                a, b = members[i].id, members[i + 1 + j].id
+        ids = [r.id for r in members]
+        for i, a in enumerate(ids):
+            for b in ids[i + 1:i + 1 + reach]:
                 if a != b:
-                    out.add((a, b) if a < b else (b, a))
-    stats.candidates = len(out)
+                    neighbours.add((a, b) if a < b else (b, a))
+    stats.compared += len(neighbours) + len(acronym_pairs)
+    canon = {r.id: r.canon for r in records}
+    # the compared words are sorted already, so a plain ratio is the token-sort ratio
+    _keep_best(out, ((a, b, fuzz.ratio(canon[a], canon[b], score_cutoff=PREFILTER)) for a, b in neighbours
+                     if (a, b) not in acronym_pairs), best)
+    # (1 + ratio: an acronym pair is kept even when the names share no letter once common words are left out)
+    _keep_best(out, ((a, b, 1.0 + fuzz.ratio(canon[a], canon[b])) for a, b in acronym_pairs), best)
+    stats.candidates += len(out)
     return out
+
+
+def _keep_best(out: set[tuple[int, int]], pairs: Iterable[tuple[int, int, float]], best: int) -> None:
+    """Add to ``out`` the pairs (similarity above 0) that are among the ``best`` most similar of
+    either of their records (on a tie, the lower id first)."""
+    met: dict[int, list[tuple[float, int, int]]] = defaultdict(list)
+    for a, b, sim in pairs:
+        if sim:
+            met[a].append((sim, -b, a))
+            met[b].append((sim, -a, b))
+    for own in met.values():
+        if len(own) > best:
+            own.sort(reverse=True)
+            del own[best:]
+        for _sim, minus_other, rid in own:
+            other = -minus_other
+            out.add((rid, other) if rid < other else (other, rid))
 
 
 # ---------------------------------------------------------------- scoring
@@ -350,53 +388,63 @@ def candidates(records: list[Rec], max_block: int = DEFAULT_MAX_BLOCK, stats: St
 
 def _match_words(x: Rec, y: Rec, floor: float = 0.0) -> tuple[float, list[dict[str, str]]]:
     """Word-by-word name similarity: the share of each name's words (weighted by rarity) found in
-    the other, each counted by how well it matches; the smaller share, squared. And the reasons."""
+    the other, each counted by how well it matches; the smaller share, squared. And the reasons
+    (only when the score reaches ``floor``). Uses the features ``prepare`` and ``_weigh`` cached."""
     xs = x.compared
     ys = y.compared
     if not xs or not ys:
         return 0.0, []
     qx = [0.0] * len(xs)
     qy = [0.0] * len(ys)
-    translated: list[str] = []
+    same: list[tuple[int, int]] = []  # (i, j): the same word, or its translation
+    if y.repeats:
+        free: dict[str, list[int]] = {}
+        for j, wy in enumerate(ys):
+            free.setdefault(wy.canon or "", []).append(j)
+        for i, wx in enumerate(xs):
+            slots = free.get(wx.canon or "")
+            if slots:
+                j = slots.pop(0)
+                qx[i] = qy[j] = 1.0
+                same.append((i, j))
+    else:
+        where = y.where
+        for i, wx in enumerate(xs):
+            j = where.get(wx.canon or "")
+            if j is not None and not qy[j]:
+                qx[i] = qy[j] = 1.0
+                same.append((i, j))
     misspelt: list[str] = []
-    free: dict[str, list[int]] = {}
-    for j, wy in enumerate(ys):
-        free.setdefault(wy.canon or "", []).append(j)
-    for i, wx in enumerate(xs):  # the same word (or its translation)
-        slots = free.get(wx.canon or "")
-        if slots:
-            j = slots.pop(0)
-            qx[i] = qy[j] = 1.0
-            if wx.folded != ys[j].folded:
-                translated.append(f"{wx.folded} = {ys[j].folded}")
-    if all(qx) and all(qy):
+    if len(same) == len(xs) == len(ys):
         acronyms: list[str] = []
         score = 1.0
     else:
-        score, acronyms = _near_words(x, y, xs, ys, qx, qy, misspelt)
+        score, acronyms = _near_words(x, y, qx, qy, misspelt)
     if score < floor:  # cannot reach the threshold: no reasons to write
         return score, []
+    translated = [f"{xs[i].folded} = {ys[j].folded}" for i, j in same if xs[i].folded != ys[j].folded]
     return score, _word_reasons(x, y, translated, misspelt, acronyms)
 
 
-def _near_words(x: Rec, y: Rec, xs: tuple[Word, ...], ys: tuple[Word, ...], qx: list[float], qy: list[float],
-                misspelt: list[str]) -> tuple[float, list[str]]:
+def _near_words(x: Rec, y: Rec, qx: list[float], qy: list[float], misspelt: list[str]) -> tuple[float, list[str]]:
     """Match the words left over: misspellings, then acronyms; return the score."""
+    xs, ys = x.compared, y.compared
+    ratio = fuzz.ratio
     for i, wx in enumerate(xs):  # a misspelt word
         if qx[i] or len(wx.folded) < 4:
             continue
         best, best_j = 0.0, -1
         for j, wy in enumerate(ys):
             if not qy[j] and len(wy.folded) >= 4:
-                ratio = fuzz.ratio(wx.folded, wy.folded)
-                if ratio > best:
-                    best, best_j = ratio, j
+                r = ratio(wx.folded, wy.folded, score_cutoff=TYPO_RATIO)
+                if r > best:
+                    best, best_j = r, j
         if best >= TYPO_RATIO:
             qx[i] = qy[best_j] = best / 100
             misspelt.append(f"{wx.folded} ~ {ys[best_j].folded}")
     acronyms: list[str] = []
-    for big, qs, qb, s_words, b_all, other in ((ys, qx, qy, xs, y.words, y), (xs, qy, qx, ys, x.words, x)):
-        own = _strip_digits(re.sub(r"[^a-z0-9]", "", fold(other.acronym))) if other.acronym else None
+    for big, qs, qb, s_words, other in ((ys, qx, qy, xs, y), (xs, qy, qx, ys, x)):
+        own = other.own
         for i, w in enumerate(s_words):
             if qs[i]:
                 continue
@@ -409,11 +457,10 @@ def _near_words(x: Rec, y: Rec, xs: tuple[Word, ...], ys: tuple[Word, ...], qx: 
                 continue
             if len(letters) < 2 or len(letters) > MAX_RUN:
                 continue
-            initials = "".join(v.folded[0] for v in b_all)
-            at = initials.find(letters)
+            at = other.initials.find(letters)
             if at < 0:
                 continue
-            run = b_all[at:at + len(letters)]
+            run = other.words[at:at + len(letters)]
             run_canon = [v for v in run if v.canon]
             hits = [j for j, v in enumerate(big) if not qb[j] and any(v is r for r in run_canon)]
             if not hits and run_canon:
@@ -422,17 +469,15 @@ def _near_words(x: Rec, y: Rec, xs: tuple[Word, ...], ys: tuple[Word, ...], qx: 
             for j in hits:
                 qb[j] = ACRONYM_QUALITY
             acronyms.append(f"{w.folded.upper()} = {' '.join(v.folded for v in run)}")
-    wx_ = [x.weights.get(w.canon or "", 1.0) for w in xs]
-    wy_ = [y.weights.get(w.canon or "", 1.0) for w in ys]
-    cover_x = sum(q * w for q, w in zip(qx, wx_, strict=True)) / sum(wx_)
-    cover_y = sum(q * w for q, w in zip(qy, wy_, strict=True)) / sum(wy_)
+    cover_x = sum(q * w for q, w in zip(qx, x.wlist, strict=True)) / x.wsum
+    cover_y = sum(q * w for q, w in zip(qy, y.wlist, strict=True)) / y.wsum
     return min(cover_x, cover_y) ** 2, acronyms
 
 
 def _word_reasons(x: Rec, y: Rec, translated: list[str], misspelt: list[str], acronyms: list[str]
                   ) -> list[dict[str, str]]:
     reasons = []
-    if fold(x.name).split() == fold(y.name).split() and x.name != y.name:
+    if x.folded_words == y.folded_words and x.name != y.name:
         reasons.append({"kind": "accent_case", "detail": _("the same name apart from accents, case or spacing")})
     elif x.canon == y.canon and not translated:
         reasons.append({"kind": "same_words", "detail": _("the same words once common words are left out")})
@@ -501,21 +546,26 @@ def score_pair(x: Rec, y: Rec, threshold: float = 0.0) -> Pair | None:
 
 
 def find_pairs(records: list[Rec], *, threshold: float = DEFAULT_THRESHOLD, max_block: int = DEFAULT_MAX_BLOCK,
-               stats: Stats | None = None) -> list[Pair]:
-    """Likely duplicate pairs among ``records``, best first."""
+               window: int = DEFAULT_WINDOW, best: int = DEFAULT_BEST, stats: Stats | None = None) -> list[Pair]:
+    """Likely duplicate pairs among ``records``, best first. Records of different countries are
+    never compared, so the work is done one country at a time (what is built for one country is
+    freed before the next, and stays small enough for the processor's caches)."""
     stats = stats if stats is not None else Stats()
+    by_country: dict[str, list[Rec]] = defaultdict(list)
     for r in records:
         if not r.words:
             prepare(r)
-    _weigh(records)
+        by_country[r.country or "*"].append(r)
     stats.records = len(records)
-    by_id = {r.id: r for r in records}
     out = []
-    for a, b in candidates(records, max_block, stats):
-        stats.scored += 1
-        pair = score_pair(by_id[a], by_id[b], threshold)
-        if pair is not None and pair.score >= threshold:
-            out.append(pair)
+    for group in by_country.values():
+        _weigh(group)
+        by_id = {r.id: r for r in group}
+        for a, b in candidates(group, max_block, stats, window, best):
+            stats.scored += 1
+            pair = score_pair(by_id[a], by_id[b], threshold)
+            if pair is not None and pair.score >= threshold:
+                out.append(pair)
     stats.pairs = len(out)
     out.sort(key=lambda p: (-p.score, p.a, p.b))
     return out
@@ -624,6 +674,7 @@ def duplicates(session: Session, principal: Any, *, entity: str = "implementatio
 
     return {"entity": entity, "country": country.upper() if country else None, "threshold": threshold,
             "total": total, "stats": {"records": stats.records, "blocks": stats.blocks,
-                                      "split_blocks": stats.split_blocks, "candidates": stats.candidates},
+                                      "split_blocks": stats.split_blocks, "compared": stats.compared,
+                                      "candidates": stats.candidates},
             "pairs": [{"a": side(p.a), "b": side(p.b), "score": p.score, "name_score": p.name_score,
                        "reasons": p.reasons} for p in pairs]}

@@ -69,7 +69,8 @@ APPROVAL_LABELS = {"pending": i18n._("Waiting for the country's approval"), "app
                    "rejected": i18n._("Rejected by the country")}
 OPENNESS_LABELS = {"open_source": i18n._("Open source"), "proprietary": i18n._("Proprietary"),
                    "mixed": i18n._("Mixed"), "unknown": i18n._("Unknown")}
-OWNERSHIP_LABELS = {"none": i18n._("None"), "partial": i18n._("Partial"), "full": i18n._("Full")}
+OWNERSHIP_LABELS = {"none": i18n._("Not owned by the government"), "partial": i18n._("Partial"),
+                    "full": i18n._("Full")}
 KIND_LABELS = {"grant": i18n._("Grant"), "loan": i18n._("Loan"), "domestic_budget": i18n._("Domestic budget"),
                "private": i18n._("Private"), "in_kind": i18n._("In kind (valued)")}
 TARGET_LABELS = {"implementation": i18n._("Implementation"), "intervention": i18n._("Digital health intervention"),

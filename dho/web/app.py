@@ -181,6 +181,7 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
     from dho.atlas import coordination_api as atlas_coordination_api
     from dho.atlas import coordination_views as atlas_coordination_views
     from dho.atlas import quality_api as atlas_quality_api
+    from dho.atlas import quality_views as atlas_quality_views
     from dho.atlas import transfer_api as atlas_transfer_api
     from dho.atlas import views as atlas_views
     from dho.audit import api as audit_api
@@ -195,7 +196,7 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
 
     for router in (pages.router, reference_views.router, accounts_views.router, audit_views.router,
                    maturity_views.router, maturity_settings_views.router, map_views.router,
-                   atlas_coordination_views.router, atlas_views.router):
+                   atlas_coordination_views.router, atlas_quality_views.router, atlas_views.router):
         app.include_router(router)
     for router in (pages.api, reference_api.router, accounts_api.router, audit_api.router, maturity_api.router,
                    atlas_api.router, atlas_quality_api.router, atlas_transfer_api.router,

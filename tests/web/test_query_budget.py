@@ -61,6 +61,16 @@ BUDGETS = {
     "/atlas/investments/1": 15,
     "/atlas/investments/new": 8,
     "/atlas/investments/new?implementation=1": 9,
+    # solutions: session and user (4); count, page, implementation counts, kind names (4); a solution: the
+    # solution, its implementations, owners, countries, kind name (5). Quality: session and user (4); duplicates:
+    # regions, visible records, records and their four kinds of links (7); stale: owners, implementations,
+    # investments (3); completeness: records and seven kinds of fields (8); countries with records, names (2)
+    "/atlas/solutions": 10,
+    "/atlas/solutions?q=open": 10,
+    "/atlas/solutions/1": 11,
+    "/atlas/quality": 26,
+    "/atlas/quality?country=KEN&threshold=0.5": 26,
+    "/atlas/quality?entity=organisation": 22,
 }
 
 
