@@ -15,6 +15,9 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+from dho.errors import FieldError, ValidationFailed
+from dho.i18n import _
+
 MAX_REDIRECTS = 5
 USER_AGENT = "DigitalHealthObservatory-linkcheck/1"
 
@@ -96,3 +99,31 @@ def check(url: str, *, allow_private: bool = False, timeout: float = 10.0) -> Li
         return LinkResult(False, "TLS error", now, current)
     except (OSError, http.client.HTTPException, ValueError):
         return LinkResult(False, "connection failed", now, current)
+
+
+def validate_url(url: str, field: str = "url", max_length: int = 2000) -> str:
+    """An absolute http(s) address without credentials, or a clear refusal."""
+    url = (url or "").strip()
+    if not url:
+        raise ValidationFailed(_("The web address is not valid; nothing was saved."),
+                               errors=[FieldError(field, _("is required"))])
+    problem = None
+    if len(url) > max_length:
+        problem = _("is too long (at most %(n)s characters)", n=max_length)
+    elif any(ch.isspace() or ord(ch) < 32 for ch in url):
+        problem = _("must not contain spaces or control characters")
+    else:
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+            _port = parts.port
+        except ValueError:
+            parts, host = None, None
+        if parts is None or parts.scheme not in ("http", "https") or not host:
+            problem = _("must be a full web address starting with https:// or http://")
+        elif parts.username or parts.password:
+            problem = _("must not contain a user name or password")
+    if problem:
+        raise ValidationFailed(_("The web address is not valid; nothing was saved."),
+                               errors=[FieldError(field, problem)])
+    return url

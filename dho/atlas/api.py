@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -70,6 +71,31 @@ def implementation_decide(impl_id: Id, decision: Annotated[str, Path(pattern="^(
 def solutions(session: Session = db_session) -> list[dict[str, Any]]:
     return [{"id": s.id, "name": s.name, "kind": s.kind, "licence": s.licence, "website": s.website,
              "repository": s.repository} for s in session.execute(select(Solution).order_by(Solution.name)).scalars()]
+
+
+class SolutionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+    kind: Annotated[str, StringConstraints(max_length=16)] | None = None
+    licence: Annotated[str, StringConstraints(max_length=100)] | None = None
+    website: Annotated[str, StringConstraints(max_length=500)] | None = None
+    repository: Annotated[str, StringConstraints(max_length=500)] | None = None
+    description: Annotated[str, StringConstraints(max_length=10_000)] = ""
+    owner_org_id: Annotated[int, Field(ge=1)] | None = None
+
+
+@router.post("/solutions", status_code=201, summary="Register a solution (software or digital good)",
+             openapi_extra=_schema(SolutionIn))
+def solution_create(body: JsonBody, session: Session = db_session,
+                    principal: Principal = current_principal) -> dict[str, Any]:
+    data = parse(SolutionIn, body)
+    owner = data.owner_org_id or service.default_owner(principal)
+    s = service.create_solution(session, principal, data.name, kind=data.kind, licence=data.licence,
+                                website=data.website, repository=data.repository, description=data.description,
+                                owner_org_id=owner)
+    return {"id": s.id, "name": s.name, "kind": s.kind, "licence": s.licence, "website": s.website,
+            "repository": s.repository, "owner_org_id": s.owner_org_id}
 
 
 @router.get("/investments", summary="Investments you may see (published ones for everyone), with US dollars")

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, func, or_, select, true
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from dho import linkcheck
 from dho.accounts.models import Organisation
 from dho.accounts.permissions import Principal, Target, authorize, can
 from dho.atlas import money
@@ -48,6 +49,7 @@ DATA_DIR = Path(__file__).parent / "data"
 SCHEMES_2023 = ("cdisah2023-dhi", "cdisah2023-hsc", "cdisah2023-sat")
 SCHEMES_2018 = {"cdhi2018-dhi": "cdisah2023-dhi", "cdhi2018-sc": "cdisah2023-sat"}
 STALE_AFTER_DAYS = 365
+SPDX = re.compile(r"[A-Za-z0-9.+\-]+( (AND|OR|WITH) [A-Za-z0-9.+\-]+)*")
 
 
 def utcnow_date() -> dt.date:
@@ -436,6 +438,14 @@ def create_solution(session: Session, principal: Principal, name: str, *, kind: 
     if not name or len(name) > 200:
         raise ValidationFailed(_("The solution is not valid; nothing was saved."),
                                errors=[FieldError("name", _("is required (at most 200 characters)"))])
+    if licence is not None and not SPDX.fullmatch(licence):
+        raise ValidationFailed(_("The solution is not valid; nothing was saved."), errors=[FieldError(
+            "licence", _("use an SPDX licence identifier or expression, such as Apache-2.0 or MIT"))])
+    website = linkcheck.validate_url(website, "website", 500) if website else None
+    repository = linkcheck.validate_url(repository, "repository", 500) if repository else None
+    if len(description or "") > 10_000:
+        raise ValidationFailed(_("The solution is not valid; nothing was saved."), errors=[
+            FieldError("description", _("is too long (at most %(n)s characters)", n=10_000))])
     if kind and session.get(ClassificationCode, ("cdisah2023-sat", kind)) is None:
         raise ValidationFailed(_("The solution is not valid; nothing was saved."),
                                errors=[FieldError("kind", _("%(code)s is not a services and applications code",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -36,33 +35,6 @@ class EvidenceIn:
     title: str = ""
     url: str = ""
     citation: str = ""
-
-
-def check_url(url: str, field: str = "url") -> str:
-    """An absolute http(s) address without credentials, or a clear refusal."""
-    url = (url or "").strip()
-    if not url:
-        raise ValidationFailed(_("The evidence is not valid; nothing was saved."),
-                               errors=[FieldError(field, _("is required"))])
-    problem = None
-    if len(url) > MAX_URL:
-        problem = _("is too long (at most %(n)s characters)", n=MAX_URL)
-    elif any(ch.isspace() or ord(ch) < 32 for ch in url):
-        problem = _("must not contain spaces or control characters")
-    else:
-        try:
-            parts = urlsplit(url)
-            host = parts.hostname
-            _port = parts.port
-        except ValueError:
-            parts, host = None, None
-        if parts is None or parts.scheme not in ("http", "https") or not host:
-            problem = _("must be a full web address starting with https:// or http://")
-        elif parts.username or parts.password:
-            problem = _("must not contain a user name or password")
-    if problem:
-        raise ValidationFailed(_("The evidence is not valid; nothing was saved."), errors=[FieldError(field, problem)])
-    return url
 
 
 def _validate(data: EvidenceIn, file: CheckedFile | None) -> EvidenceIn:
@@ -95,7 +67,7 @@ def _validate(data: EvidenceIn, file: CheckedFile | None) -> EvidenceIn:
     if errors:
         raise ValidationFailed(_("The evidence is not valid; nothing was saved."), errors=errors)
     if data.kind == "link" or url:
-        url = check_url(url)
+        url = linkcheck.validate_url(url)
     return EvidenceIn(data.kind, title, url, citation)
 
 

@@ -16,6 +16,7 @@ from dho.accounts.permissions import CLI_OPERATOR
 from dho.atlas import service
 from dho.atlas.models import Classification, Implementation, ImplementationOrg, InvestmentTarget, MergeRecord
 from dho.atlas.schemas import InvestmentIn
+from dho.errors import ValidationFailed
 from tests.atlas.test_dedupe import counts, make_impl, org_id
 from tests.conftest import csrf_from, demo_email, login
 from tests.maturity.test_map import map_classes
@@ -80,8 +81,12 @@ def _solution_id(demo_db, name: str) -> int:  # type: ignore[no-untyped-def]
 
 def test_hostile_solution_links_are_not_followed(client, demo_db):
     with demo_db.session() as s:
+        with pytest.raises(ValidationFailed):  # the service refuses such an address...
+            service.create_solution(s, CLI_OPERATOR, "Bad link suite", website="javascript:alert(1)")
         sid = service.create_solution(s, CLI_OPERATOR, '<script>alert("x")</script> Suite',
-                                      website="javascript:alert(1)", repository="https://example.org/repo").id
+                                      repository="https://example.org/repo").id
+    with demo_db.engine.begin() as c:  # ...and a page shows one that came from older data as text only
+        c.execute(text("UPDATE atlas_solution SET website = 'javascript:alert(1)' WHERE id = :i"), {"i": sid})
     for url in ("/atlas/solutions", f"/atlas/solutions/{sid}"):
         page = client.get(url).text
         assert "<script>alert" not in page and "&lt;script&gt;alert" in page

@@ -372,3 +372,44 @@ def test_update_rewrites_children_with_audit(ctx):  # type: ignore[no-untyped-de
     r = ctx.client.put(f"{API}/{rec['id']}", json=impl_body(ctx.orgs, contacts=[]), headers=ctx.partner)
     assert r.status_code == 200 and r.json()["contacts"] == []
     assert audit_for(ctx.db, "atlas_contact", contact_id) == ["create", "delete"]
+
+
+def _solutions(demo_db) -> int:  # type: ignore[no-untyped-def]
+    with demo_db.session() as s:
+        return s.execute(text("SELECT count(*) FROM atlas_solution")).scalar_one()
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"name": "Tracker", "website": "javascript:alert(1)"}, "website"),
+    ({"name": "Tracker", "repository": "https://user:secret@git.example.org/x"}, "repository"),
+    ({"name": "Tracker", "website": "ftp://example.org"}, "website"),
+    ({"name": "Tracker", "licence": "Apache 2.0; DROP TABLE"}, "licence"),
+    ({"name": "Tracker", "kind": "Z9"}, "kind"),
+    ({"name": ""}, "name"),
+    ({"name": "Tracker", "colour": "red"}, "colour"),
+])
+def test_solution_registration_refuses_bad_input(client, demo_db, body, field):
+    before = _solutions(demo_db)
+    r = client.post("/api/atlas/solutions", json=body, headers=token(demo_db, "partner.northwind"))
+    assert r.status_code == 422, r.text
+    assert field in r.text
+    assert _solutions(demo_db) == before
+
+
+def test_solution_registration_by_a_partner(client, demo_db):
+    o = orgs(demo_db)
+    before = _solutions(demo_db)
+    body = {"name": "Northwind Referral Suite", "kind": "A2", "licence": "Apache-2.0",
+            "website": "https://northwind.example.org/suite", "repository": "https://git.example.org/nw/suite"}
+    assert client.post("/api/atlas/solutions", json=body).status_code == 401
+    assert client.post("/api/atlas/solutions", json=body, headers=token(demo_db, "viewer")).status_code == 403
+    assert client.post("/api/atlas/solutions", json={**body, "owner_org_id": o["LHS"]},
+                       headers=token(demo_db, "partner.northwind")).status_code == 403
+    assert _solutions(demo_db) == before
+    r = client.post("/api/atlas/solutions", json=body, headers=token(demo_db, "partner.northwind"))
+    assert r.status_code == 201, r.text
+    assert r.json()["owner_org_id"] == o["NHF"] and r.json()["licence"] == "Apache-2.0"
+    again = client.post("/api/atlas/solutions", json={**body, "name": "northwind referral suite"},
+                        headers=token(demo_db, "partner.northwind"))
+    assert again.status_code == 409
+    assert any(s["name"] == "Northwind Referral Suite" for s in client.get("/api/atlas/solutions").json())
