@@ -28,7 +28,6 @@ import statistics
 import sys
 import time
 import unicodedata
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -80,15 +79,13 @@ LANGS = ("en", "fr", "es")
 VARIANTS = ("typo", "accent_case", "translation", "acronym")
 
 
+from machine import version  # noqa: E402 (bench/ is the script's folder)
+
+
 def log(msg: str) -> None:
     print(f"[atlas_dedupe] {msg}", file=sys.stderr, flush=True)
 
 
-def version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
 def render(lang: str, place: str, kind: int, focus: int) -> str:

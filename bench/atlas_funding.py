@@ -28,7 +28,6 @@ than the number of rows (linear would be rows_large / rows_small), 2 on a setup 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import os
@@ -36,12 +35,10 @@ import platform
 import random
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from decimal import Decimal
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -71,38 +68,17 @@ CHUNK = 50_000
 CASES = ("group_by_sum", "join_scan", "by_country", "by_funder", "by_category")
 
 
+from machine import cpu_model, git_state, version  # noqa: E402 (bench/ is the script's folder)
+
+
 def log(msg: str) -> None:
     print(f"[atlas_funding] {msg}", file=sys.stderr, flush=True)
 
 
-def version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
-def git_state() -> dict[str, Any]:
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False, timeout=10)
-        except OSError:
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-    status = git("status", "--porcelain", "--", "dho")
-    return {"commit": git("rev-parse", "--short", "HEAD"),
-            "uncommitted_app_changes": [line[3:] for line in status.splitlines()] if status else []}
 
 
-def cpu_model() -> str | None:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return None
-
-
-# ---------------------------------------------------------------- data
 
 
 def build(path: Path, n: int) -> dict[str, Any]:

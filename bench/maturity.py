@@ -32,7 +32,6 @@ recomputation grew more than 1.5 times faster than the number of assessments, 2 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import cProfile
 import csv
 import io
@@ -43,12 +42,10 @@ import pstats
 import random
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -77,36 +74,17 @@ BUSY_LOAD = 1.0
 CHUNK_YEARS = 10  # years per CSV file when growing the scaled copy
 
 
+from machine import cpu_model, git_state, version  # noqa: E402 (bench/ is the script's folder)
+
+
 def log(msg: str) -> None:
     print(f"[maturity] {msg}", file=sys.stderr, flush=True)
 
 
-def version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
-def git_state() -> dict[str, Any]:
-    """The code measured: the commit, and the application files changed but not committed."""
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False, timeout=10)
-        except OSError:
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-    status = git("status", "--porcelain", "--", "dho")
-    return {"commit": git("rev-parse", "--short", "HEAD"),
-            "uncommitted_app_changes": [line[3:] for line in status.splitlines()] if status else []}
 
 
-def cpu_model() -> str | None:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return None
 
 
 def med(values: list[float]) -> float:

@@ -35,7 +35,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from importlib import metadata
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -59,6 +58,9 @@ TARGETS = {
 CEILING = "baseline_ping"
 # A 1-minute load average above this before the run means the machine was not quiet.
 BUSY_LOAD = 1.0
+
+
+from machine import cpu_model, version  # noqa: E402 (bench/ is the script's folder)
 
 
 def log(msg: str) -> None:
@@ -90,19 +92,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
 
 
-def cpu_model() -> str | None:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return None
 
 
 def wrk_version(wrk: str) -> str:
