@@ -438,6 +438,9 @@ def create_solution(session: Session, principal: Principal, name: str, *, kind: 
     if not name or len(name) > 200:
         raise ValidationFailed(_("The solution is not valid; nothing was saved."),
                                errors=[FieldError("name", _("is required (at most 200 characters)"))])
+    if owner_org_id is not None and session.get(Organisation, owner_org_id) is None:
+        raise ValidationFailed(_("The solution is not valid; nothing was saved."), errors=[FieldError(
+            "owner_org_id", _("no organisation %(id)s in the master list", id=owner_org_id))])
     if licence is not None and not SPDX.fullmatch(licence):
         raise ValidationFailed(_("The solution is not valid; nothing was saved."), errors=[FieldError(
             "licence", _("use an SPDX licence identifier or expression, such as Apache-2.0 or MIT"))])

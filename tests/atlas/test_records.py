@@ -413,3 +413,11 @@ def test_solution_registration_by_a_partner(client, demo_db):
                         headers=token(demo_db, "partner.northwind"))
     assert again.status_code == 409
     assert any(s["name"] == "Northwind Referral Suite" for s in client.get("/api/atlas/solutions").json())
+
+
+def test_solution_for_an_unknown_organisation_is_refused(client, demo_db):
+    before = _solutions(demo_db)
+    r = client.post("/api/atlas/solutions", json={"name": "Orphan suite", "owner_org_id": 999_999},
+                    headers=token(demo_db, "admin", scopes=("read", "write", "admin")))
+    assert r.status_code == 422 and "owner_org_id" in r.text
+    assert _solutions(demo_db) == before
