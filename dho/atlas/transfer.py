@@ -441,6 +441,21 @@ class _Lookups:
             select(Solution.id, Solution.name))}
 
 
+
+def _looked_up(row: Any, column: str, parts: list[str], table: dict[str, Any], message: str) -> list[Any]:
+    """The list entries named in a cell, each found in ``table`` by its folded name; an unknown one is a
+    row error naming it (``message`` holds ``%(value)s``, already translated)."""
+    found = []
+    for part in (p.strip() for p in parts):
+        if part:
+            value = table.get(_header_key(part))
+            if value is None:
+                row.error(column, message % {"value": part[:60]})
+            else:
+                found.append(value)
+    return list(dict.fromkeys(found))
+
+
 def _dha_row(n: int, values: list[str], header: list[str], plan: dict[int, str], lookups: _Lookups,
              principal: Principal) -> _Row:
     row = _Row(n, _("row %(n)s", n=n), values)
@@ -519,26 +534,12 @@ def _dha_row(n: int, values: list[str], header: list[str], plan: dict[int, str],
     for e in found_errors:
         row.error(row.locate(e.field), e.message)
     column, value = take("health_focus")
-    focus = []
-    for part in (p.strip() for p in re.split(r"[;,|\n]", value)):
-        if part:
-            code = lookups.focus.get(_header_key(part))
-            if code is None:
-                row.error(column, _("%(value)s is not a health focus area of the list", value=part[:60]))
-            else:
-                focus.append(code)
-    data["health_focus"] = list(dict.fromkeys(focus))
+    data["health_focus"] = _looked_up(row, column, re.split(r"[;,|\n]", value), lookups.focus,
+                                      _("%(value)s is not a health focus area of the list"))
     row.columns["health_focus"] = column
     column, value = take("software")
-    solutions = []
-    for part in (p.strip() for p in LIST_SPLIT.split(value)):
-        if part:
-            sid = lookups.solutions.get(_header_key(part))
-            if sid is None:
-                row.error(column, _("%(value)s is not a registered solution; register it first", value=part[:60]))
-            else:
-                solutions.append(sid)
-    data["solutions"] = list(dict.fromkeys(solutions))
+    data["solutions"] = _looked_up(row, column, LIST_SPLIT.split(value), lookups.solutions,
+                                   _("%(value)s is not a registered solution; register it first"))
     row.columns["solutions"] = column
     name_col, contact = take("contact_name")
     email_col, email = take("contact_email")
