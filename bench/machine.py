@@ -25,7 +25,7 @@ def git_state() -> dict[str, Any]:
             out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False, timeout=10)
         except OSError:
             return None
-        return out.stdout.strip() if out.returncode == 0 else None
+        return out.stdout.rstrip("\n") if out.returncode == 0 else None
     status = git("status", "--porcelain", "--", "dho")
     return {"commit": git("rev-parse", "--short", "HEAD"),
             "uncommitted_app_changes": [line[3:] for line in status.splitlines()] if status else []}

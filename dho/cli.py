@@ -15,6 +15,7 @@ from dho.cli_support import AsOpt, DatabaseOpt, _db, err, errors_to_lines, fail,
 from dho.config import get_settings
 from dho.db import Database, migrate
 from dho.errors import DomainError
+from dho.trust.cli import trust_app
 
 app = typer.Typer(help="Digital Health Observatory", no_args_is_help=True, pretty_exceptions_enable=False)
 user_app = typer.Typer(help="User accounts and roles", no_args_is_help=True)
@@ -28,6 +29,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(reference_app, name="reference")
 app.add_typer(maturity_app, name="maturity")
 app.add_typer(atlas_app, name="atlas")
+app.add_typer(trust_app, name="trust")
 
 
 def do_init(db: Database, load_reference: bool = True) -> dict | None:
@@ -92,14 +94,40 @@ def demo(database: DatabaseOpt = None, host: str = "127.0.0.1", port: int = 8000
          no_serve: Annotated[bool, typer.Option("--no-serve", help="Load the demo data only")] = False,
          seed: int = 2026) -> None:
     """Initialise the database, load the demo data set, and serve it."""
-    from dho import demo as demo_data
+    from dho.config import data_dir
+    from dho.trust import demo as trust_demo
 
     db = _db(database)
+    settings = get_settings()
+    folder = data_dir() / "demo-trust"
+    configured = settings.trust_anchor_cert
+    if not configured:  # the demo network's anchor, for this command only; `dho serve` never sets this
+        settings.trust_anchor_cert = str(trust_demo.write_demo_anchor(folder / "demo-anchor-cert.pem"))
+    try:
+        _load_and_serve_demo(db, folder, host, port, database, no_serve, seed)
+    finally:
+        settings.trust_anchor_cert = configured
+
+
+def _load_and_serve_demo(db, folder, host: str, port: int, database: str | None,  # type: ignore[no-untyped-def]
+                         no_serve: bool, seed: int) -> None:
+    from dho import demo as demo_data
+    from dho.trust import demo as trust_demo
+
     with errors_to_lines():
         do_init(db)
         with db.session() as session:
             summary = demo_data.load(session, seed=seed)
+        with db.session() as session:
+            network = trust_demo.load(session)
     db.dispose()
+    if network.samples:
+        from dho.trust.qr import encode_png
+
+        for name, text in network.samples.items():
+            (folder / f"{name}.txt").write_text(text + "\n", encoding="utf-8")
+            (folder / f"{name}.png").write_bytes(encode_png(text, error="Q"))
+        out.print(f"Sample health certificates to verify at /trust/verify: {folder}/(valid|revoked|tampered).png")
     table = Table(title="Demo sign-ins (password: " + summary.password + ")")
     for col in ("e-mail", "role", "scope"):
         table.add_column(col)

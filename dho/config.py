@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     max_import_bytes: int = 500_000_000
     max_upload_bytes: int = 10_000_000  # one evidence document
     link_check_allow_private: bool = False  # let link checks reach private addresses (intranets, tests)
+    # The trust anchor's certificate (PEM file): the web process checks participant registrations with it.
+    trust_anchor_cert: str | None = None
 
 
 @lru_cache(maxsize=1)

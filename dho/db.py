@@ -155,3 +155,4 @@ def import_all_models() -> None:
     from dho.audit import models as _audit  # noqa: F401
     from dho.maturity import models as _maturity  # noqa: F401
     from dho.reference import models as _reference  # noqa: F401
+    from dho.trust import models as _trust  # noqa: F401

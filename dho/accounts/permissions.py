@@ -174,6 +174,14 @@ RULES: dict[str, Rule] = {
         _("Merge duplicate records of the atlas"), "write",
         {"admin": _anywhere, "secretariat": _anywhere, "country_focal_point": _own_country},
     ),
+    "trust.manage": Rule(
+        _("Run the trust network: onboard participants, publish signed trust lists"), "admin",
+        {"admin": _anywhere, "secretariat": _anywhere},
+    ),
+    "trust.upload": Rule(
+        _("Upload a country's document signers, revocation batches and business rules to the trust network"),
+        "write", {"admin": _anywhere, "country_focal_point": _own_country},
+    ),
 }
 
 

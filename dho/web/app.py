@@ -40,7 +40,7 @@ class RequestGuard:
     def limit(self, path: str) -> int:
         """File uploads (paths ending in ``/evidence``) may be larger than other requests: the
         file's own limit plus room for the form's other fields."""
-        return self.upload_bytes + 65_536 if path.endswith("/evidence") else self.max_bytes
+        return self.upload_bytes + 65_536 if path.endswith(("/evidence", "/trust/verify")) else self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -192,14 +192,18 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
     from dho.maturity import views as maturity_views
     from dho.reference import api as reference_api
     from dho.reference import views as reference_views
+    from dho.trust import api as trust_api
+    from dho.trust import verify_api as trust_verify_api
+    from dho.trust import views as trust_views
     from dho.web import pages
 
     for router in (pages.router, reference_views.router, accounts_views.router, audit_views.router,
                    maturity_views.router, maturity_settings_views.router, map_views.router,
-                   atlas_coordination_views.router, atlas_quality_views.router, atlas_views.router):
+                   atlas_coordination_views.router, atlas_quality_views.router, atlas_views.router,
+                   trust_views.router):
         app.include_router(router)
     for router in (pages.api, reference_api.router, accounts_api.router, audit_api.router, maturity_api.router,
                    atlas_api.router, atlas_quality_api.router, atlas_transfer_api.router,
-                   atlas_coordination_api.router):
+                   atlas_coordination_api.router, trust_verify_api.router, trust_api.router):
         app.include_router(router, prefix="/api")
     return app

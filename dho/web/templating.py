@@ -16,7 +16,7 @@ from dho.accounts.permissions import can, can_somewhere
 from dho.web.deps import csrf_token_for
 
 ROOT = Path(__file__).resolve().parent.parent
-DOMAINS = ("web", "reference", "accounts", "audit", "maturity", "atlas")
+DOMAINS = ("web", "reference", "accounts", "audit", "maturity", "atlas", "trust")
 
 templates = Jinja2Blocks(directory=str(ROOT / "web" / "templates"))
 env = templates.env
@@ -37,6 +37,7 @@ def _nav(request: Request) -> list[dict[str, Any]]:
     items = [
         {"href": "/maturity", "label": i18n._("Maturity"), "key": "maturity"},
         {"href": "/atlas", "label": i18n._("Atlas"), "key": "atlas"},
+        {"href": "/trust", "label": i18n._("Trust network"), "key": "trust"},
         {"href": "/countries", "label": i18n._("Countries"), "key": "countries"},
         {"href": "/classifications", "label": i18n._("Classifications"), "key": "classifications"},
         {"href": "/strategy", "label": i18n._("Global strategy"), "key": "strategy"},

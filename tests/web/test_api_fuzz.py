@@ -17,11 +17,19 @@ from dho.web.app import create_app
 
 
 @pytest.fixture
-def fuzz_db(sqlite_templates, tmp_path):  # type: ignore[no-untyped-def]
-    """Fuzzing runs once, on SQLite (the API tests cover both databases)."""
+def fuzz_db(sqlite_templates, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    """Fuzzing runs once, on SQLite (the API tests cover both databases), with the demo trust network
+    (its anchor certificate configured) so that the trust endpoints run their real code."""
+    from dho.config import get_settings
+    from dho.trust import demo as trust_demo
+
     path = tmp_path / "fuzz.sqlite3"
     shutil.copyfile(sqlite_templates["demo"], path)
+    anchor = trust_demo.write_demo_anchor(tmp_path / "anchor.pem")
+    monkeypatch.setattr(get_settings(), "trust_anchor_cert", str(anchor))
     db = Database(f"sqlite:///{path}")
+    with db.session() as s:
+        trust_demo.load(s)
     yield db
     db.dispose()
 
