@@ -10,6 +10,7 @@ from dho.db import Database, migrate
 
 def initialise(db: Database, load_reference: bool = True) -> dict[str, Any] | None:
     from dho.atlas import service as atlas
+    from dho.indicators import core as indicators
     from dho.maturity import service as maturity
     from dho.reference import service as reference
 
@@ -23,4 +24,7 @@ def initialise(db: Database, load_reference: bool = True) -> dict[str, Any] | No
     with db.session() as session:
         session.info["actor"] = CLI_OPERATOR.actor
         summary["atlas_terms"] = atlas.load_terms(session)
+    with db.session() as session:
+        session.info["actor"] = CLI_OPERATOR.actor
+        summary["indicators"] = indicators.load_shipped(session, CLI_OPERATOR)
     return summary

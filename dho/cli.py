@@ -15,6 +15,8 @@ from dho.cli_support import AsOpt, DatabaseOpt, _db, err, errors_to_lines, fail,
 from dho.config import get_settings
 from dho.db import Database, migrate
 from dho.errors import DomainError
+from dho.indicators.cli import indicators_app
+from dho.reports.cli import report_app
 from dho.trust.cli import trust_app
 
 app = typer.Typer(help="Digital Health Observatory", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -30,6 +32,8 @@ app.add_typer(reference_app, name="reference")
 app.add_typer(maturity_app, name="maturity")
 app.add_typer(atlas_app, name="atlas")
 app.add_typer(trust_app, name="trust")
+app.add_typer(indicators_app, name="indicators")
+app.add_typer(report_app, name="report")
 
 
 def do_init(db: Database, load_reference: bool = True) -> dict | None:

@@ -153,6 +153,9 @@ def import_all_models() -> None:
     from dho.accounts import models as _accounts  # noqa: F401
     from dho.atlas import models as _atlas  # noqa: F401
     from dho.audit import models as _audit  # noqa: F401
+    from dho.indicators import models as _indicators  # noqa: F401
     from dho.maturity import models as _maturity  # noqa: F401
     from dho.reference import models as _reference  # noqa: F401
+    from dho.reports import models as _reports  # noqa: F401
+    from dho.strategy import models as _strategy  # noqa: F401
     from dho.trust import models as _trust  # noqa: F401

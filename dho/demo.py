@@ -924,7 +924,15 @@ def _atlas_step(ctx: DemoContext) -> None:
     s.flush()
 
 
-STEPS: list[Callable[[DemoContext], None]] = [_accounts_step, _maturity_step, _atlas_step]
+def _strategy_step(ctx: DemoContext) -> None:
+    from dho.strategy.demo_national import national_step
+    from dho.strategy.demo_plans import plans_step
+
+    national_step(ctx)
+    plans_step(ctx)
+
+
+STEPS: list[Callable[[DemoContext], None]] = [_accounts_step, _maturity_step, _atlas_step, _strategy_step]
 
 
 @dataclass

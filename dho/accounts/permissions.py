@@ -89,6 +89,11 @@ def _viewer_scope(g: Grant, t: Target) -> bool:
     return True
 
 
+def _secretariat_plan(_g: Grant, t: Target) -> bool:
+    """The Secretariat's own plans: those of no country and no organisation."""
+    return t.country_iso3 is None and t.organisation_id is None
+
+
 @dataclass(frozen=True)
 class Rule:
     description: str
@@ -173,6 +178,33 @@ RULES: dict[str, Rule] = {
     "atlas.merge": Rule(
         _("Merge duplicate records of the atlas"), "write",
         {"admin": _anywhere, "secretariat": _anywhere, "country_focal_point": _own_country},
+    ),
+    "strategy.national.edit": Rule(
+        _("Record a country's national digital-health strategy and its history"), "write",
+        {"admin": _anywhere, "secretariat": _anywhere, "country_focal_point": _own_country},
+    ),
+    "plan.edit": Rule(
+        _("Edit an action plan: a country's own, a partner's own, or the Secretariat's"), "write",
+        {"admin": _anywhere, "country_focal_point": _own_country, "partner": _own_organisation,
+         "secretariat": _secretariat_plan},
+    ),
+    "plan.review": Rule(
+        _("Close a plan's annual review and open its next cycle"), "write",
+        {"admin": _anywhere, "country_focal_point": _own_country, "partner": _own_organisation,
+         "secretariat": _secretariat_plan},
+    ),
+    "training.record": Rule(
+        _("Record trainings and their participants"), "write",
+        {"admin": _anywhere, "secretariat": _anywhere, "country_focal_point": _own_country,
+         "partner": _own_organisation},
+    ),
+    "indicators.manage": Rule(
+        _("Add or change indicator definitions and targets"), "admin", {"admin": _anywhere},
+    ),
+    "reports.narrative": Rule(
+        _("Write the narrative sections of progress reports"), "write",
+        {"admin": _anywhere, "secretariat": _anywhere, "regional": _own_region,
+         "country_focal_point": _own_country},
     ),
     "trust.manage": Rule(
         _("Run the trust network: onboard participants, publish signed trust lists"), "admin",

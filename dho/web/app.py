@@ -186,12 +186,15 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
     from dho.atlas import views as atlas_views
     from dho.audit import api as audit_api
     from dho.audit import views as audit_views
+    from dho.indicators import views as indicator_views
     from dho.maturity import api as maturity_api
     from dho.maturity import map_views
     from dho.maturity import settings_views as maturity_settings_views
     from dho.maturity import views as maturity_views
     from dho.reference import api as reference_api
     from dho.reference import views as reference_views
+    from dho.reports import views as report_views
+    from dho.strategy import catalogue_views, national_views, plan_views
     from dho.trust import api as trust_api
     from dho.trust import verify_api as trust_verify_api
     from dho.trust import views as trust_views
@@ -200,10 +203,12 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
     for router in (pages.router, reference_views.router, accounts_views.router, audit_views.router,
                    maturity_views.router, maturity_settings_views.router, map_views.router,
                    atlas_coordination_views.router, atlas_quality_views.router, atlas_views.router,
-                   trust_views.router):
+                   trust_views.router, catalogue_views.router, national_views.router, plan_views.router,
+                   indicator_views.router, report_views.router):
         app.include_router(router)
     for router in (pages.api, reference_api.router, accounts_api.router, audit_api.router, maturity_api.router,
                    atlas_api.router, atlas_quality_api.router, atlas_transfer_api.router,
-                   atlas_coordination_api.router, trust_verify_api.router, trust_api.router):
+                   atlas_coordination_api.router, trust_verify_api.router, trust_api.router,
+                   catalogue_views.api, national_views.api, plan_views.api, indicator_views.api, report_views.api):
         app.include_router(router, prefix="/api")
     return app

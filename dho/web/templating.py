@@ -16,7 +16,7 @@ from dho.accounts.permissions import can, can_somewhere
 from dho.web.deps import csrf_token_for
 
 ROOT = Path(__file__).resolve().parent.parent
-DOMAINS = ("web", "reference", "accounts", "audit", "maturity", "atlas", "trust")
+DOMAINS = ("web", "reference", "accounts", "audit", "maturity", "atlas", "trust", "strategy", "indicators", "reports")
 
 templates = Jinja2Blocks(directory=str(ROOT / "web" / "templates"))
 env = templates.env
@@ -35,13 +35,16 @@ def _nav(request: Request) -> list[dict[str, Any]]:
     """The sections that exist. A section appears here when its domain is built."""
     principal = request.state.principal
     items = [
+        {"href": "/dashboard", "label": i18n._("Dashboards"), "key": "dashboard"},
         {"href": "/maturity", "label": i18n._("Maturity"), "key": "maturity"},
         {"href": "/atlas", "label": i18n._("Atlas"), "key": "atlas"},
+        {"href": "/plans", "label": i18n._("Action plans"), "key": "plans"},
+        {"href": "/reports", "label": i18n._("Reports"), "key": "reports"},
         {"href": "/trust", "label": i18n._("Trust network"), "key": "trust"},
-        {"href": "/countries", "label": i18n._("Countries"), "key": "countries"},
-        {"href": "/classifications", "label": i18n._("Classifications"), "key": "classifications"},
         {"href": "/strategy", "label": i18n._("Global strategy"), "key": "strategy"},
+        {"href": "/countries", "label": i18n._("Countries"), "key": "countries"},
         {"href": "/organisations", "label": i18n._("Organisations"), "key": "organisations"},
+        {"href": "/classifications", "label": i18n._("Classifications"), "key": "classifications"},
     ]
     if can(principal, "user.read"):
         items.append({"href": "/admin/users", "label": i18n._("Users"), "key": "users"})
