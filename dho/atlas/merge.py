@@ -40,6 +40,7 @@ from dho.i18n import _
 from dho.jsonutil import canonical_json
 from dho.reference import service as reference
 from dho.reference.models import Country
+from dho.strategy.models import ActionPlan, Activity, Training
 
 ENTITIES = ("implementation", "organisation")
 
@@ -204,6 +205,11 @@ def merge_organisations(session: Session, principal: Principal, keep_id: int, me
             if getattr(inv, col) == merged_id:
                 setattr(inv, col, keep_id)
                 moved[f"investment_{col.removesuffix('_org_id')}"].append(inv.id)
+    for model, col, key in ((ActionPlan, "organisation_id", "plan_owner"), (Activity, "owner_org_id", "activity_owner"),
+                            (Training, "organiser_org_id", "training_organiser")):
+        for row in session.execute(select(model).where(getattr(model, col) == merged_id)).scalars():
+            setattr(row, col, keep_id)
+            moved[key].append(row.id)
     for user in session.execute(select(User).where(User.organisation_id == merged_id)).scalars():
         user.organisation_id = keep_id
         moved["users"].append(user.id)

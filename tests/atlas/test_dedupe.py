@@ -27,6 +27,7 @@ from dho.atlas.models import (
 )
 from dho.atlas.schemas import ImplementationIn, InvestmentIn
 from dho.cli import app
+from dho.strategy.models import ActionPlan, Activity, Training
 
 R = dedupe.Rec
 COUNTED = ("atlas_implementation", "atlas_classification", "atlas_coverage", "atlas_implementation_org",
@@ -337,6 +338,15 @@ def test_organisation_merge_moves_every_reference(client, demo_db, world) -> Non
         inv = s.get(Investment, world["inv"])
         inv.recipient_org_id = dup
         uid = user.id
+        # strategy records point at organisations too: a plan's owner, an activity's owner, a training's organiser
+        activity = s.execute(select(Activity).join(ActionPlan).where(ActionPlan.country_iso3 == "KEN")
+                             ).scalars().first()
+        activity.owner_org_id = dup
+        activity_id, plan_id = activity.id, activity.plan_id
+        s.get(ActionPlan, plan_id).organisation_id = dup
+        training = s.execute(select(Training)).scalars().first()
+        training.organiser_org_id = dup
+        training_id = training.id
     admin, partner = tok(demo_db, "admin"), tok(demo_db, "partner.northwind")
     dups = client.get("/api/atlas/duplicates", params={"entity": "organisation", "country": "KEN"}).json()
     assert (keep, dup) in {(p["a"]["id"], p["b"]["id"]) for p in dups["pairs"]}
@@ -356,6 +366,9 @@ def test_organisation_merge_moves_every_reference(client, demo_db, world) -> Non
         assert s.execute(select(RoleGrant.organisation_id).where(RoleGrant.user_id == uid)).scalar_one() == keep
         assert s.get(Implementation, world["other"]).owner_org_id == keep
         assert s.get(Investment, world["inv"]).recipient_org_id == keep
+        assert s.get(Activity, activity_id).owner_org_id == keep
+        assert s.get(ActionPlan, plan_id).organisation_id == keep
+        assert s.get(Training, training_id).organiser_org_id == keep
         assert (world["a"], keep, "funder") in {(x.implementation_id, x.organisation_id, x.role) for x in s.execute(
             select(ImplementationOrg)).scalars()}
     with demo_db.engine.connect() as c:
