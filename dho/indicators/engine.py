@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import hashlib
+import re
 import statistics
 import threading
 from collections import OrderedDict, defaultdict
@@ -36,6 +37,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dho.i18n import _
 from dho.indicators import epoch as data_epoch
 from dho.indicators import expr as X
 from dho.indicators import periods as P
@@ -714,7 +716,17 @@ def format_value(defn: Definition, value: float | Value | None, locale: str) -> 
         pct = base[:last_zero + 1] + (f".{digits}" if digits else "") + base[last_zero + 1:]
         return format_percent(value / 100, format=pct, locale=loc)
     if defn.unit == "currency_usd":
-        return format_currency(value, "USD", format="¤#,##0" + (f".{digits}" if digits else ""), locale=loc,
-                               currency_digits=False)
+        from babel import Locale
+
+        base = Locale.parse(loc).currency_formats["standard"].pattern.split(";")[0]
+        money = re.sub(r"0(?:\.0+)?(?!.*0)", "0" + (f".{digits}" if digits else ""), base)
+        return format_currency(value, "USD", format=money, locale=loc, currency_digits=False)
     text = format_decimal(value, format=pattern, locale=loc)
     return f"{text} ‰" if defn.unit == "per1000" else text
+
+
+def unit_label(unit: str) -> str:
+    """A unit as a reader names it (chart axes)."""
+    labels = {"percent": _("percent"), "number": _("number"), "per1000": _("per 1,000"),
+              "currency_usd": _("US dollars"), "phase": _("phase")}
+    return labels.get(unit, unit)

@@ -300,7 +300,7 @@ def _trend_chart(ctx: Ctx, code: str) -> Markup:
               for g in geos}
     if sum(1 for pts in series.values() for _p, v in pts if v is not None) < 2:
         return Markup("")
-    return charts.trend_chart(series, y_title=str(defn.unit), x_title=i18n._("Year"),
+    return charts.trend_chart(series, y_title=figures.engine().unit_label(str(defn.unit)), x_title=i18n._("Year"),
                               label=i18n._("Trend of %(name)s", name=defn.name), raster=ctx.raster)
 
 

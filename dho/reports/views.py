@@ -122,7 +122,8 @@ def _dashboard(request: Request, session: Session, kind: str, code: str, year: s
         if kind == "country":
             series = {b["label"]: figures.trend(fig, map_code, b["geo"], until=y) for b in breakdown}
             if sum(1 for pts in series.values() for _p, v in pts if v is not None) >= 2:
-                chart_svg = charts.trend_chart(series, y_title=str(defn.unit), x_title=i18n._("Year"),
+                chart_svg = charts.trend_chart(series, y_title=figures.engine().unit_label(str(defn.unit)),
+                                               x_title=i18n._("Year"),
                                                label=i18n._("Trend of %(name)s", name=defn.name))
         else:
             bars = [(b["label"], b["value"]) for b in breakdown if b["value"] is not None][:40]

@@ -169,6 +169,10 @@ def test_format_value_follows_the_locale(built):
     assert engine.format_value(d, 66.4948, "en") == "66.5%"
     assert engine.format_value(d, 66.4948, "fr").replace("\u202f", " ").replace("\xa0", " ") == "66,5 %"
     assert engine.format_value(defs["INVESTMENT_USD"], 1234567, "en") == "$1,234,567"
+    # French puts the currency after the amount, as its own pattern says
+    assert engine.format_value(defs["INVESTMENT_USD"], 1234567, "fr").replace("\u202f", " ").replace(
+        "\xa0", " ") == "1 234 567 $US"
     assert engine.format_value(d, None, "en") == "—"
     assert d.name.startswith("Part des") and d.description.startswith("États Membres")
-    assert "the number of member_states records" in d.method  # the method in words
+    # the method in words, in the reader's language
+    assert d.method.startswith("Numérateur") and "le nombre d'enregistrements member_states" in d.method
