@@ -46,6 +46,7 @@ from dho.reference import service as reference
 from dho.reference.models import ClassificationCode, Country
 from dho.validation import parse
 from dho.web.deps import current_principal, db_session
+from dho.web.formdata import form_lists
 from dho.web.params import Id, Offset
 from dho.web.templating import render
 
@@ -146,19 +147,6 @@ def _nothing_saved(detail: str) -> str:
 def _done(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
-
-def _form_lists(form: Any) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """The submitted form: first values as strings (capped) and all values of repeated fields."""
-    single: dict[str, str] = {}
-    multi: dict[str, list[str]] = {}
-    for key, value in form.multi_items():
-        if not isinstance(value, str):
-            continue
-        key = key[:100]
-        single.setdefault(key, value[:10_000])
-        if len(multi.setdefault(key, [])) < 200:
-            multi[key].append(value[:100])
-    return single, multi
 
 
 def _date(values: dict[str, str], name: str, errors: dict[str, str], required: bool = False) -> dt.date | None:
@@ -470,7 +458,7 @@ def _implementation_form(request: Request, session: Session, principal: Principa
 
 async def _save_implementation(request: Request, session: Session, principal: Principal,
                                impl: Implementation | None) -> Response:
-    values, multi = _form_lists(await request.form())
+    values, multi = form_lists(await request.form(), max_repeats=200, max_item=100)
     existing = service.implementation_detail(session, principal, impl) if impl else None
     errors: dict[str, str] = {}
     general: list[str] = []
@@ -570,7 +558,7 @@ INV_WHERE = {"title": "title", "funder_org_id": "funder_org_id", "recipient_org_
 async def investment_create(request: Request, session: Session = db_session,
                             principal: Principal = current_principal) -> Response:
     _may_register(principal)
-    values, multi = _form_lists(await request.form())
+    values, multi = form_lists(await request.form(), max_repeats=200, max_item=100)
     errors: dict[str, str] = {}
     general: list[str] = []
     where = dict(INV_WHERE)

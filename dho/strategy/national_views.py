@@ -28,6 +28,7 @@ from dho.strategy import national, training
 from dho.strategy.models import GENDERS, PARTICIPANT_ROLES, STRATEGY_STATUSES
 from dho.validation import parse
 from dho.web.deps import current_principal, db_session, upload_form
+from dho.web.formdata import form_lists
 from dho.web.params import Id
 from dho.web.templating import render
 
@@ -63,18 +64,6 @@ def _org_options(session: Session) -> list[tuple[int, str]]:
     rows = session.execute(select(Organisation.id, Organisation.name).order_by(Organisation.name)).all()
     return [(int(i), str(n)) for i, n in rows]
 
-
-def _form_lists(form: Any) -> tuple[dict[str, str], dict[str, list[str]]]:
-    single: dict[str, str] = {}
-    multi: dict[str, list[str]] = {}
-    for key, value in form.multi_items():
-        if not isinstance(value, str):
-            continue
-        key = key[:100]
-        single.setdefault(key, value[:10_000])
-        if len(multi.setdefault(key, [])) < 50:
-            multi[key].append(value[:300])
-    return single, multi
 
 
 def _nothing_saved(detail: str) -> str:
@@ -361,7 +350,7 @@ async def country_save(request: Request, iso3: str, session: Session = db_sessio
     from dho.accounts.permissions import require
 
     require(principal, "strategy.national.edit", national.country_target(session, code))
-    values, multi = _form_lists(await request.form())
+    values, multi = form_lists(await request.form(), max_repeats=50, max_item=300)
     existing = national.country_record(session, code)["strategy"]
     errors: dict[str, str] = {}
     general: list[str] = []
@@ -395,7 +384,7 @@ async def country_save(request: Request, iso3: str, session: Session = db_sessio
 async def country_event(request: Request, iso3: str, session: Session = db_session,
                         principal: Principal = current_principal) -> Response:
     code = _iso3(iso3)
-    values, _multi = _form_lists(await request.form())
+    values, _multi = form_lists(await request.form(), max_repeats=50, max_item=300)
     errors: dict[str, str] = {}
     general: list[str] = []
     version = values.get("version", "")
@@ -463,7 +452,7 @@ async def training_create(request: Request, session: Session = db_session,
     from dho.accounts.permissions import require_somewhere
 
     require_somewhere(principal, "training.record")
-    values, _multi = _form_lists(await request.form())
+    values, _multi = form_lists(await request.form(), max_repeats=50, max_item=300)
     errors: dict[str, str] = {}
     general: list[str] = []
     org = values.get("organiser_org_id", "")
@@ -510,7 +499,7 @@ def training_page(request: Request, training_id: Id, session: Session = db_sessi
 @router.post("/strategy/trainings/{training_id}/participants")
 async def participant_add(request: Request, training_id: Id, session: Session = db_session,
                           principal: Principal = current_principal) -> Response:
-    values, _multi = _form_lists(await request.form())
+    values, _multi = form_lists(await request.form(), max_repeats=50, max_item=300)
     errors: dict[str, str] = {}
     general: list[str] = []
     body = {"country_iso3": (values.get("country_iso3") or "").strip().upper(), "role": values.get("role", ""),
