@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 
 import segno
 import zxingcpp
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageFile, ImageFilter, ImageOps
 from segno import consts
 
 from dho.trust.outcome import define
@@ -99,12 +100,29 @@ def _open(data: bytes, max_bytes: int, max_pixels: float) -> Image.Image:
     if width <= 0 or height <= 0 or width * height > max_pixels:
         raise QrImageError("QR_TOO_LARGE", f"{width}×{height} pixels, limit {int(max_pixels)}")
     try:
-        image.load()
+        _load_strict(image)
     except Image.DecompressionBombError as exc:
         raise QrImageError("QR_TOO_LARGE", str(exc)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise QrImageError("QR_IMAGE_CORRUPT", str(exc) or type(exc).__name__) from None
     return image
+
+
+_STRICT = threading.Lock()
+
+
+def _load_strict(image: Image.Image) -> None:
+    """Decode the pixels, refusing a truncated file. Pillow's tolerance of truncated images is one
+    process-wide switch, and WeasyPrint (the PDF reports) turns it on when it is imported: turn it off
+    for this one decode. The lock keeps two decodes here from restoring each other's value; a PDF laid
+    out meanwhile only embeds the platform's own complete pictures, so strictness cannot hurt it."""
+    with _STRICT:
+        saved = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            image.load()
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = saved
 
 
 def _grayscale(image: Image.Image) -> Image.Image:

@@ -255,6 +255,19 @@ def test_webp_or_svg_are_refused_even_if_pillow_could_read_them():
     assert _code(encode_svg("HC1:ABC").encode()) == "QR_NOT_IMAGE"
 
 
+def test_truncated_files_are_refused_even_when_pillow_is_told_to_tolerate_them(hc1, monkeypatch):
+    # WeasyPrint, imported for the PDF reports, sets Pillow's process-wide LOAD_TRUNCATED_IMAGES
+    from PIL import ImageFile
+
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    png = encode_png(hc1)
+    assert _code(png[: len(png) // 2]) == "QR_IMAGE_CORRUPT"
+    jpeg = _save(_png_image(png).convert("L"), "JPEG")
+    assert _code(jpeg[: len(jpeg) // 2]) == "QR_IMAGE_CORRUPT"
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is True  # left as the other library set it
+    assert decode_image(png) == [hc1]
+
+
 def test_truncated_and_corrupt_files(hc1):
     png = encode_png(hc1)
     assert _code(png[: len(png) // 2]) == "QR_IMAGE_CORRUPT"
