@@ -12,7 +12,7 @@ from dho.cli_support import DatabaseOpt, fail, out, unit
 
 indicators_app = typer.Typer(help="Indicators: definitions, values and exports", no_args_is_help=True)
 CODE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,39}$")
-GEO = re.compile(r"^(WORLD|[A-Za-z]{3,4})$")
+GEO = re.compile(r"^(WORLD|[A-Za-z]{3,4}|[A-Za-z]{2}-[A-Za-z0-9]{1,3})$")  # ... or a subnational unit (ISO 3166-2)
 
 
 def _progress():  # type: ignore[no-untyped-def]
@@ -34,7 +34,8 @@ def list_cmd(database: DatabaseOpt = None) -> None:
 
 @indicators_app.command("compute")
 def compute_cmd(code: Annotated[str | None, typer.Option("--code", help="Only this indicator")] = None,
-                geo: Annotated[str, typer.Option("--geo", help="WORLD, a region, an income group or ISO3")] = "WORLD",
+                geo: Annotated[str, typer.Option(
+                    "--geo", help="WORLD, a region, an income group, ISO3 or an ISO 3166-2 unit")] = "WORLD",
                 database: DatabaseOpt = None) -> None:
     """Compute the indicators and print one line per indicator and period for a geography."""
     from dho.indicators import engine
@@ -42,7 +43,8 @@ def compute_cmd(code: Annotated[str | None, typer.Option("--code", help="Only th
     if code is not None and not CODE.match(code):
         fail(f"not an indicator code: {code!r}")
     if not GEO.match(geo):
-        fail(f"not a geography: {geo!r} (use WORLD, a WHO region, an income group or an ISO3 code)")
+        fail(f"not a geography: {geo!r} (use WORLD, a WHO region, an income group, an ISO3 code or an "
+             "ISO 3166-2 unit such as PK-PB)")
     geo = geo.upper()
     with unit(database) as (session, _principal):
         defs = {d.code: d for d in engine.definitions(session, "en")}

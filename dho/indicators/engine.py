@@ -3,7 +3,8 @@
 Contract used by dashboards and reports:
 
 * ``compute(session, codes=None, years=None) -> Results``: values for ISO3 countries, WHO regions
-  ("AFR", ...), income groups of the period's year ("LIC", "LMC", "UMC", "HIC") and "WORLD".
+  ("AFR", ...), income groups of the period's year ("LIC", "LMC", "UMC", "HIC") and "WORLD", and for
+  subnational units (ISO 3166-2, "PK-PB") where the data have them (``Results.units_of``).
   Results are cached per process under the data epoch (see dho.indicators.epoch).
 * ``definitions(session, locale)``: what each indicator is, in the reader's language.
 * ``records(session, code, geo, period)``: the records behind a number (drill-down).
@@ -19,6 +20,10 @@ How a value is made (docs/indicators.md says it in words):
    zero denominator gives no value.
 3. Groups: ``pooled`` sums numerators and denominators of their countries and divides; ``sum`` adds
    country values; ``mean`` and ``median`` take them over the countries that have a value.
+4. Subnational units get values like countries, from their own records, for the definitions whose every
+   call reads a source with unit records (sources.UNIT_SOURCES) and is not ``countries(...)``, and whose
+   references have unit values.
+   A unit never enters a group: regions, income groups and the world are made of countries only.
 """
 
 from __future__ import annotations
@@ -94,6 +99,8 @@ class Results:
         self._data = data
         self._periods = period_order
         self._state = state
+        self._units: dict[str, str] = dict(state.info.units) if state is not None else {}
+        self._unit_names: dict[str, str] = dict(state.info.unit_name) if state is not None else {}
 
     @property
     def codes(self) -> list[str]:
@@ -107,8 +114,25 @@ class Results:
         return [(p, row[p]) for p in self._periods.get(code, []) if p in row]
 
     def by_country(self, code: str, period: str) -> dict[str, Value]:
+        """Country values (ISO3; never groups nor subnational units)."""
         return {geo: row[period] for geo, row in self._data.get(code, {}).items()
                 if len(geo) == 3 and geo.isupper() and geo.isalpha() and geo not in _GROUP_CODES and period in row}
+
+    def units_of(self, code: str, iso3: str, period: str) -> dict[str, Value]:
+        """The subnational units of a country that have a value of the indicator in the period."""
+        return {geo: row[period] for geo, row in self._data.get(code, {}).items()
+                if self._units.get(geo) == iso3 and period in row and row[period].value is not None}
+
+    def is_unit(self, geo: str) -> bool:
+        return geo in self._units
+
+    def unit_parent(self, geo: str) -> str | None:
+        """The ISO3 of a unit's country (None: not a unit of these results)."""
+        return self._units.get(geo)
+
+    def unit_name(self, geo: str) -> str:
+        """A unit's name as the atlas coverage rows give it, else its code."""
+        return self._unit_names.get(geo) or geo
 
     def periods(self, code: str) -> list[str]:
         return list(self._periods.get(code, []))
@@ -127,6 +151,8 @@ def _geo_order(geo: str) -> tuple[int, str]:
         return (2, str(INCOME_GROUPS.index(geo)))
     if geo in _GROUP_CODES:
         return (1, geo)
+    if S.UNIT_CODE.match(geo):
+        return (4, geo)  # subnational units after the countries
     return (3, geo)
 
 
@@ -248,6 +274,7 @@ class _State:
     today: dt.date
     series_cache: dict[tuple[str, str, str, str | None], _Series] = field(default_factory=dict)
     country_values: dict[str, dict[str, dict[str, Value]]] = field(default_factory=dict)
+    unit_geos: dict[str, list[str]] = field(default_factory=dict)  # code -> the units it has values for
 
     def series(self, call: X.Agg, country: str, static: Any, static_key: str | None = None) -> _Series:
         key = (call.source, static_key if static_key is not None else repr(static), country, call.field)
@@ -514,6 +541,29 @@ def _snapshot(specs: dict[str, Spec], records: dict[str, list[S.Record]], info: 
     return h.hexdigest()
 
 
+def _units_for(spec: Spec, state: _State) -> list[str]:
+    """The subnational units a definition has values for: those with records in the sources it reads,
+    when every call reads a source with unit records, none counts countries, and every referenced
+    indicator has unit values (a count over a source that never has unit records would give a unit a
+    meaningless zero; a unit is not a country)."""
+    if not state.info.units:
+        return []
+    from dho.indicators.spec import references
+
+    calls = [call for tree in spec.trees() if tree is not None for call in X.calls(tree)]
+    refs = references(spec)
+    if not (calls or refs) or any(c.source not in S.UNIT_SOURCES or c.func == "countries" for c in calls):
+        return []
+    found: set[str] = set()
+    for call in calls:
+        found.update(g for g in state.by_country.get(call.source, {}) if g in state.info.units)
+    for ref in refs:
+        if ref not in state.unit_geos:
+            return []
+        found.update(state.unit_geos[ref])
+    return sorted(found)
+
+
 def _calls_sources(specs: dict[str, Spec], codes: list[str]) -> set[str]:
     out = set()
     for c in codes:
@@ -591,12 +641,15 @@ def _compute(session: Session, codes: Iterable[str] | None, years: Iterable[int]
         types = [spec.period_type] if period_types is None else list(dict.fromkeys([spec.period_type,
                                                                                     *period_types]))
         plist = [p for t in types for p in P.periods_of(t, year_list, spec.fy_start_month, until=today)]
-        cv = _country_values(code, spec, state, plist, countries)
+        units = state.unit_geos[code] = _units_for(spec, state)
+        cv = _country_values(code, spec, state, plist, [*countries, *units] if units else countries)
         state.country_values[code] = cv
         geo: dict[str, dict[str, Value]] = {c: cv[c] for c in countries if c}
         for p in plist:
-            for g, members in _groups(info, countries, p).items():
+            for g, members in _groups(info, countries, p).items():  # countries only: never a unit
                 geo.setdefault(g, {})[p.code] = _aggregate(spec, [cv[c][p.code] for c in members])
+        for u in units:
+            geo[u] = cv[u]
         data[code] = geo
         period_order[code] = [p.code for p in sorted(plist, key=lambda p: (p.type, p.start))]
         if on_progress is not None:
@@ -649,7 +702,8 @@ def definition_of(row: Any, spec: Spec, locale: str, targets: dict[tuple[str, st
 
 def records(session: Session, code: str, geo: str, period: str, limit: int = 200) -> list[dict[str, Any]]:
     """The records behind a value: for each call of the numerator and denominator, the records of
-    the geography's countries that count in the period (at most ``limit`` in all)."""
+    the geography's countries (or of the subnational unit) that count in the period (at most ``limit``
+    in all). An unknown geography has no records."""
     results = compute(session, codes=[code])
     state = results._state
     if state is None or code not in state.specs:
@@ -658,7 +712,10 @@ def records(session: Session, code: str, geo: str, period: str, limit: int = 200
     p = P.parse(period, spec.fy_start_month)
     if p.code not in results.periods(code) and p.type != spec.period_type:
         return []
-    countries = [c for c in (*sorted(state.info.member), "") if c in _members_of(state, geo, p)]
+    if geo in state.info.units:
+        countries = [geo] if geo in state.unit_geos.get(code, ()) else []
+    else:
+        countries = [c for c in (*sorted(state.info.member), "") if c in _members_of(state, geo, p)]
     flow = spec.time_aggregation == "sum"
     ctx = {"flow": flow, "first": p.start, "last": p.end, "asof": min(p.end, state.today), "year": p.year,
            "period": p.code}
@@ -686,8 +743,10 @@ def records(session: Session, code: str, geo: str, period: str, limit: int = 200
 
 
 def _members_of(state: _State, geo: str, p: P.Period) -> set[str]:
+    """The countries of a geography (a unit's records are never part of a country, a region or the world)."""
+    units = state.info.units
     countries = [c for c in state.info.member if state.info.member[c]] + [
-        c for rows in state.by_country.values() for c in rows if c]
+        c for rows in state.by_country.values() for c in rows if c and c not in units]
     countries = [*sorted(set(countries)), ""]
     if len(geo) == 3 and geo not in _GROUP_CODES:
         return {geo}

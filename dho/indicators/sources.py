@@ -8,15 +8,23 @@ optional ``end`` date, a few fields, and what the drill-down shows (kind, id, la
 * Over time a record counts in a period either as a *stock* (it exists at the end of the period:
   start <= end of period < end) or as a *flow* (its start date falls within the period); the
   definition's time aggregation picks which (``last``, ``mean``, ``max`` = stock; ``sum`` = flow).
-* Every record also carries ``member`` (the country is a WHO Member State) and ``region``.
+* Every record also carries ``member`` (the country is a WHO Member State), ``region``, ``country``
+  and ``unit``.
 
-The loader reads columns, not ORM objects, so a few hundred thousand records load in seconds.
-Subnational maturity assessments are left out: national figures are national."""
+Subnational units (ISO 3166-2 codes such as "PK-PB") have records of their own where the data have
+them: published subnational maturity assessments (and their answers), and one extra implementation
+record per area an implementation covers. A unit record's ``Record.country`` is the unit code (so the
+engine keeps it apart from the nation: national figures are national), its ``country`` field the
+parent's ISO3 and its ``unit`` field the unit code (national records: ""). ``CountryInfo.units``
+maps each unit to its country.
+
+The loader reads columns, not ORM objects, so a few hundred thousand records load in seconds."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,7 +52,7 @@ class Source:
     tables: tuple[str, ...]  # the tables it reads (a change to them bumps the data epoch)
 
 
-COMMON = {"member": Field(BOOL), "region": Field(STR), "country": Field(STR)}
+COMMON = {"member": Field(BOOL), "region": Field(STR), "country": Field(STR), "unit": Field(STR)}
 STRATEGY_STATUSES = ("none", "drafting", "approved", "costed_plan_approved", "implementing", "evaluated")
 RAG = ("done", "cancelled", "red", "amber", "green", "not_started")
 
@@ -57,16 +65,17 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
                "objectives": Field(NUM)},
            ("strategy_national", "strategy_national_event", "strategy_national_component",
             "strategy_national_objective")),
-    Source("assessments", "Published national maturity assessments (from the assessment's year)", {
+    Source("assessments", "Published maturity assessments, national and subnational (from the assessment's year)", {
         "year": Field(NUM), "overall_phase": Field(NUM), "overall_score": Field(NUM), "framework": Field(STR)},
         ("maturity_assessment", "maturity_published_version", "maturity_framework")),
-    Source("answers", "Answers of published national maturity assessments, one per indicator", {
+    Source("answers", "Answers of published maturity assessments, one per indicator", {
         "year": Field(NUM), "indicator": Field(STR), "phase": Field(NUM), "framework": Field(STR)},
         ("maturity_assessment", "maturity_published_version")),
-    Source("implementations", "Published atlas implementations (from their start date)", {
-        "stage": Field(STR), "openness": Field(STR), "open_standard": Field(BOOL), "standards": Field(NUM),
-        "government_ownership": Field(STR), "approval": Field(STR)},
-        ("atlas_implementation", "atlas_implementation_term", "atlas_term")),
+    Source("implementations", "Published atlas implementations (from their start date), also for each "
+           "subnational area they cover", {
+               "stage": Field(STR), "openness": Field(STR), "open_standard": Field(BOOL), "standards": Field(NUM),
+               "government_ownership": Field(STR), "approval": Field(STR)},
+           ("atlas_implementation", "atlas_implementation_term", "atlas_term", "atlas_coverage")),
     Source("investments", "Published atlas investments in US dollars (from their commitment date)", {
         "usd": Field(NUM), "kind": Field(STR), "approval": Field(STR), "year": Field(NUM)},
         ("atlas_investment", "atlas_fx_rate")),
@@ -93,6 +102,8 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
         "network": Field(STR)}, ("strategy_partnership",)),
 )}
 WATCHED_TABLES = frozenset(t for s in SOURCES.values() for t in s.tables) | {"ref_income_group"}
+UNIT_SOURCES = frozenset({"assessments", "answers", "implementations"})  # the sources with subnational records
+UNIT_CODE = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,3}$")  # ISO 3166-2
 
 
 def fields_of(source: str) -> dict[str, Field]:
@@ -131,6 +142,17 @@ class CountryInfo:
     income: dict[tuple[str, int], str] = field(default_factory=dict)
     income_latest: dict[str, str | None] = field(default_factory=dict)
     iso2: dict[str, str] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)  # subnational unit (ISO 3166-2) -> its country's ISO3
+    unit_name: dict[str, str] = field(default_factory=dict)  # from coverage rows' area names, when known
+
+    def unit_of(self, code: str, iso3: str) -> str | None:
+        """The unit code when ``code`` is a well-formed ISO 3166-2 code of the country ``iso3`` (its
+        prefix is the country's alpha-2 code), registering it; None otherwise."""
+        code = (code or "").strip().upper()
+        if not UNIT_CODE.match(code) or self.iso2.get(code[:2]) != iso3:
+            return None
+        self.units.setdefault(code, iso3)
+        return code if self.units[code] == iso3 else None
 
     def income_in(self, iso3: str, year: int) -> str | None:
         """The World Bank group of that fiscal year, else the closest earlier one, else the latest known."""
@@ -228,13 +250,18 @@ def _assessments(session: Session, info: CountryInfo) -> tuple[list[Record], lis
     from dho.maturity.models import Assessment, PublishedVersion
 
     rows = session.execute(select(
-        Assessment.id, Assessment.country_iso3, Assessment.year, Assessment.framework_id, PublishedVersion.id,
-        PublishedVersion.snapshot).join(PublishedVersion, (PublishedVersion.assessment_id == Assessment.id)
-           & (PublishedVersion.number == Assessment.published_version)).where(
-        Assessment.published_version > 0, Assessment.subdivision == "")).all()
+        Assessment.id, Assessment.country_iso3, Assessment.subdivision, Assessment.year, Assessment.framework_id,
+        PublishedVersion.id, PublishedVersion.snapshot).join(
+        PublishedVersion, (PublishedVersion.assessment_id == Assessment.id)
+        & (PublishedVersion.number == Assessment.published_version)).where(Assessment.published_version > 0)).all()
     structures: dict[str, scoring.Structure] = {}
     assessments, answers = [], []
-    for aid, iso3, year, fw, pv_id, snapshot in rows:
+    for aid, iso3, subdivision, year, fw, pv_id, snapshot in rows:
+        geo = iso3
+        if subdivision:  # a subnational assessment counts for its unit only, never for the nation
+            geo = info.unit_of(subdivision, iso3)
+            if geo is None:
+                continue
         if fw not in structures:
             structures[fw] = maturity.structure(session, fw)
         key = (pv_id, hash(snapshot), structures[fw])
@@ -251,13 +278,13 @@ def _assessments(session: Session, info: CountryInfo) -> tuple[list[Record], lis
         values, phase, overall = hit
         start = dt.date(year, 1, 1)
         link = f"/maturity/assessments/{aid}"
-        label = f"{iso3} {year}"
-        assessments.append(Record(iso3, start, None, {
+        label = f"{geo} {year}"
+        assessments.append(Record(geo, start, None, {
             "year": year, "overall_phase": phase, "overall_score": overall, "framework": fw},
             "assessment", aid, label, link))
         for code, phase in sorted(values.items()):
-            answers.append(Record(iso3, start, None, {"year": year, "indicator": code, "phase": phase,
-                                                      "framework": fw},
+            answers.append(Record(geo, start, None, {"year": year, "indicator": code, "phase": phase,
+                                                     "framework": fw},
                                   "answer", f"{aid}:{code}", f"{label} · {code}", link))
     return assessments, answers
 
@@ -266,7 +293,7 @@ _SCORED: dict[tuple[Any, ...], tuple[dict[str, int | None], int | None, float | 
 
 
 def _implementations(session: Session, info: CountryInfo) -> list[Record]:
-    from dho.atlas.models import Implementation, ImplementationTerm, Term
+    from dho.atlas.models import Coverage, Implementation, ImplementationTerm, Term
 
     open_codes = {code for code, in session.execute(select(Term.code).where(
         Term.list == "standards", Term.open_standard.is_(True)))}
@@ -274,6 +301,12 @@ def _implementations(session: Session, info: CountryInfo) -> list[Record]:
     for iid, code in session.execute(select(ImplementationTerm.implementation_id, ImplementationTerm.code).where(
             ImplementationTerm.list == "standards")):
         standards[iid].append(code)
+    areas: dict[int, dict[str, str]] = defaultdict(dict)  # implementation -> area code -> latest known name
+    for iid, code, name in session.execute(select(Coverage.implementation_id, Coverage.area_code, Coverage.area_name)
+                                           .where(Coverage.area_code != "").order_by(Coverage.as_of, Coverage.id)):
+        mine = areas[iid]
+        if name or code not in mine:
+            mine[code] = name or ""
     out = []
     for r in session.execute(select(
             Implementation.id, Implementation.name, Implementation.country_iso3, Implementation.stage,
@@ -281,16 +314,29 @@ def _implementations(session: Session, info: CountryInfo) -> list[Record]:
             Implementation.start_date, Implementation.end_date, Implementation.created_at).where(
             Implementation.status == "published", Implementation.merged_into_id.is_(None))):
         used = standards.get(r.id, [])
-        out.append(Record(r.country_iso3, r.start_date or _date(r.created_at), r.end_date, {
-            "stage": r.stage, "openness": r.openness, "open_standard": any(c in open_codes for c in used),
-            "standards": len(used), "government_ownership": r.government_ownership, "approval": r.approval},
-            "implementation", r.id, r.name, f"/atlas/implementations/{r.id}"))
+        start = r.start_date or _date(r.created_at)
+        facts = {"stage": r.stage, "openness": r.openness, "open_standard": any(c in open_codes for c in used),
+                 "standards": len(used), "government_ownership": r.government_ownership, "approval": r.approval}
+        link = f"/atlas/implementations/{r.id}"
+        out.append(Record(r.country_iso3, start, r.end_date, facts, "implementation", r.id, r.name, link))
+        for code, name in sorted(areas.get(r.id, {}).items()):
+            # the same implementation once more for each area it covers (the nation counts it once)
+            unit = info.unit_of(code, r.country_iso3)
+            if unit is None:
+                continue
+            if name:
+                info.unit_name[unit] = name
+            out.append(Record(unit, start, r.end_date, dict(facts), "implementation", r.id,
+                              f"{r.name} · {name or unit}", link))
     return out
 
 
-def _latest_phases(answers: list[Record]) -> dict[str, list[tuple[int, dict[str, int | None]]]]:
+def _latest_phases(answers: list[Record], info: CountryInfo) -> dict[str, list[tuple[int, dict[str, int | None]]]]:
+    """Per country, the phases of its published national assessments by year (units left out)."""
     by_country: dict[str, dict[int, dict[str, int | None]]] = defaultdict(dict)
     for a in answers:
+        if a.country in info.units:
+            continue
         by_country[a.country].setdefault(a.fields["year"], {})[a.fields["indicator"]] = a.fields["phase"]
     return {iso3: sorted(years.items()) for iso3, years in by_country.items()}
 
@@ -300,7 +346,7 @@ def _investments(session: Session, info: CountryInfo, answers: list[Record]) -> 
     from dho.atlas.money import Rates
 
     rates = Rates(session)
-    phases = _latest_phases(answers)
+    phases = _latest_phases(answers, info)
     targets: dict[int, list[Any]] = defaultdict(list)
     for t in session.execute(select(InvestmentTarget.investment_id, InvestmentTarget.id, InvestmentTarget.kind,
                                     InvestmentTarget.ref, InvestmentTarget.share)):
@@ -422,7 +468,8 @@ def _partnerships(session: Session, info: CountryInfo) -> list[Record]:
 
 
 def load(session: Session, info: CountryInfo, needed: set[str]) -> dict[str, list[Record]]:
-    """Read the sources named in ``needed``, adding ``member``, ``region`` and ``country`` to every record."""
+    """Read the sources named in ``needed``, adding ``member``, ``region``, ``country`` and ``unit`` to every
+    record (a unit's record takes its country's membership and region)."""
     out: dict[str, list[Record]] = {}
     if "member_states" in needed:
         out["member_states"] = _member_states(session, info)
@@ -444,9 +491,34 @@ def load(session: Session, info: CountryInfo, needed: set[str]) -> dict[str, lis
         out["gdhcn"] = _gdhcn(session, info)
     if "partnerships" in needed:
         out["partnerships"] = _partnerships(session, info)
+    units, member, region = info.units, info.member, info.region
     for records in out.values():
         for r in records:
-            r.fields["member"] = info.member.get(r.country, False)
-            r.fields["region"] = info.region.get(r.country) or ""
-            r.fields["country"] = r.country
+            c, f = r.country, r.fields
+            parent = units.get(c) if units else None
+            if parent is None:
+                f["member"] = member.get(c, False)
+                f["region"] = region.get(c) or ""
+                f["country"] = c
+                f["unit"] = ""
+            else:
+                f["member"] = member.get(parent, False)
+                f["region"] = region.get(parent) or ""
+                f["country"] = parent
+                f["unit"] = c
+    if units and len(info.unit_name) < len(units):
+        _unit_names(session, info)
     return {k: v for k, v in out.items() if k in needed}
+
+
+def _unit_names(session: Session, info: CountryInfo) -> None:
+    """Names of the units from the coverage rows of published implementations (the latest name given)."""
+    from dho.atlas.models import Coverage, Implementation
+
+    missing = sorted(u for u in info.units if u not in info.unit_name)
+    for i in range(0, len(missing), 500):
+        for code, name in session.execute(select(Coverage.area_code, Coverage.area_name).join(
+                Implementation, Implementation.id == Coverage.implementation_id).where(
+                Coverage.area_code.in_(missing[i:i + 500]), Coverage.area_name != "",
+                Implementation.status == "published").order_by(Coverage.as_of, Coverage.id)):
+            info.unit_name[code] = name

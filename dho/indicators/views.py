@@ -23,7 +23,7 @@ from dho.web.templating import render
 router = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/indicators", tags=["indicators"])
 
-GeoQ = Annotated[str | None, Query(pattern=r"^(WORLD|[A-Za-z]{3,4})$")]
+GeoQ = Annotated[str | None, Query(pattern=r"^(WORLD|[A-Za-z]{3,4}|[A-Za-z]{2}-[A-Za-z0-9]{1,3})$")]  # or ISO 3166-2
 PeriodQ = Annotated[str | None, Query(max_length=16)]
 JsonBody = Annotated[Any, Body()]
 OBJECTIVE_ORDER = ("SO1", "SO2", "SO3", "SO4", None)
@@ -98,7 +98,8 @@ def detail_page(request: Request, code: str, period: PeriodQ = None, done: str |
     periods = results.periods(d.code)
     chosen = _check_period(d, period) or (_latest(results, d.code)[0] or (periods[-1] if periods else None))
     geo_names = _geo_names(session, locale)
-    groups = [g for g in results.geos(d.code) if not (len(g) == 3 and g not in engine._GROUP_CODES)]
+    groups = [g for g in results.geos(d.code)
+              if not (len(g) == 3 and g not in engine._GROUP_CODES) and not results.is_unit(g)]
     recent = periods[-6:]
     table = [{"geo": g, "name": geo_names.get(g, g), "values": [
         engine.format_value(d, results.value(d.code, g, p), locale) for p in recent]} for g in groups]
@@ -129,8 +130,12 @@ def records_page(request: Request, code: str, geo: GeoQ = engine.WORLD, period: 
     geo = (geo or engine.WORLD).upper()
     found = engine.records(session, d.code, geo, chosen, limit=500) if chosen else []
     value = results.value(d.code, geo, chosen) if chosen else None
+    if results.is_unit(geo):
+        geo_name = results.unit_name(geo) if results.unit_name(geo) == geo else f"{results.unit_name(geo)} ({geo})"
+    else:
+        geo_name = _geo_names(session, locale).get(geo, geo)
     return render(request, "indicators/records.html", {
-        "d": d, "geo": geo, "geo_name": _geo_names(session, locale).get(geo, geo), "period": chosen,
+        "d": d, "geo": geo, "geo_name": geo_name, "period": chosen,
         "value": engine.format_value(d, value, locale), "v": value, "records": found, "limit": 500})
 
 

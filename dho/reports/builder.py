@@ -202,6 +202,8 @@ def _build(session: Session, scope: Scope, year: int | None, lang: str, step: Pr
 
         as_of = min(dt.date(year, 12, 31), cut.date()) if cut else dt.date(year, 12, 31)
         report["maturity"] = country_parts.maturity(session, scope.code, year, lang)
+        units = figures.unit_table(fig, scope.code, year)
+        report["units"] = units.as_dict() if units else None
         step("maturity")
         report["strategy"] = country_parts.strategy(session, scope.code, as_of)
         step("strategy")

@@ -406,6 +406,45 @@ def card(fig: Figures, code: str, geo: str, year: int) -> Card:
         method=str(getattr(defn, "method", "") or ""))
 
 
+@dataclass
+class UnitTable:
+    """A country's subnational units beside the indicators that have values for them in one year."""
+
+    columns: list[dict[str, Any]]  # {"code", "name", "unit", "period"}
+    rows: list[dict[str, Any]]  # {"code", "name", "cells": [{"text", "value", "period"} or None per column]}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"columns": self.columns, "rows": self.rows}
+
+
+def unit_table(fig: Figures, iso3: str, year: int) -> UnitTable | None:
+    """The units of a country with at least one value in the year (None: no unit has one). Columns are
+    the indicators with at least one unit value; a unit without a value of a column shows nothing."""
+    units_of = getattr(fig.results, "units_of", None)
+    if units_of is None:
+        return None
+    columns: list[dict[str, Any]] = []
+    found: dict[str, dict[str, Any]] = {}
+    for code, defn in fig.definitions.items():
+        period = period_for(fig.results, code, year)
+        if period is None:
+            continue
+        values = units_of(code, iso3, period)
+        if not values:
+            continue
+        columns.append({"code": code, "name": defn.name, "unit": defn.unit, "period": period})
+        for unit, v in values.items():
+            found.setdefault(unit, {})[code] = {"text": fmt(defn, v, fig.locale), "value": number(v),
+                                                "period": period, "band": band_class(defn, v)}
+    if not columns:
+        return None
+    name = getattr(fig.results, "unit_name", lambda u: u)
+    rows = [{"code": u, "name": name(u), "cells": [cells.get(c["code"]) for c in columns]}
+            for u, cells in found.items()]
+    rows.sort(key=lambda r: (str(r["name"]).casefold(), r["code"]))
+    return UnitTable(columns, rows)
+
+
 def ranked_countries(fig: Figures, code: str, period: str | None, members: Collection[str] | None = None
                      ) -> list[tuple[str, float]]:
     """Countries with a value, highest first (ties by code), optionally within ``members``."""

@@ -129,11 +129,13 @@ def _dashboard(request: Request, session: Session, kind: str, code: str, year: s
             bars = [(b["label"], b["value"]) for b in breakdown if b["value"] is not None][:40]
             chart_svg = charts.bar_chart(bars, x_title=str(defn.unit),
                                          label=i18n._("%(name)s by area", name=defn.name))
+    units = figures.unit_table(fig, geo, y) if kind == "country" else None
     report_href = {"world": "/reports/global", "region": f"/reports/region/{geo}",
                    "country": f"/reports/country/{geo}"}.get(kind)
     return render(request, "reports/dashboard.html", {
         "kind": kind, "geo": geo, "name": name, "year": y, "years": sorted(set(fig.years) | {y}, reverse=True),
         "cards": cards, "map_code": map_code, "map_svg": map_svg, "chart_svg": chart_svg, "breakdown": breakdown,
+        "units": units,
         "definitions": list(fig.definitions.values()),
         "regions": regions, "incomes": incomes, "snapshot": fig.snapshot, "report_href": report_href,
         "records_href": _records_href, "action": request.url.path,
@@ -148,7 +150,10 @@ DASHBOARD_CSS = (
     ".ind-card .sub{color:#555;font-size:.85rem}.ind-card .met{color:#1d6b34}.ind-card .behind{color:#9a3b17}"
     ".ind-card .sparkline{color:#0b5c7a}.dash-chart svg{max-width:100%;height:auto}"
     ".swatch-inline{display:inline-block;width:.8em;height:.8em;border:1px solid #888;vertical-align:-.05em;"
-    "margin-right:.3em}")
+    "margin-right:.3em}"
+    "#units th.num,#units td.num{text-align:right;font-variant-numeric:tabular-nums}"
+    "#units thead th{vertical-align:bottom}#units tbody th{font-weight:400}"
+    "#units .sub{display:block;color:#555;font-size:.8rem;font-weight:400}")
 
 
 @router.get("/dashboard/style.css")
@@ -189,8 +194,12 @@ def dashboard_country(request: Request, iso3: str, year: YearQ = None, map: Code
     return _dashboard(request, session, "country", iso3, year, map)
 
 
-def _records(session: Session, code: str, geo: str, period: str) -> tuple[Any, list[dict[str, Any]], Any]:
+def _records(session: Session, code: str, geo: str, period: str
+             ) -> tuple[Any, list[dict[str, Any]], Any, dict[str, str]]:
+    """The indicator, its records for the geography and period, the value, and the names of the
+    subnational units involved (a unit code unknown to the indicator's data is a 404)."""
     from dho.indicators import periods as P
+    from dho.indicators.sources import UNIT_CODE
 
     locale = i18n.get_locale()
     fig = figures.load(session, locale, codes=[code]) if code else None
@@ -199,7 +208,12 @@ def _records(session: Session, code: str, geo: str, period: str) -> tuple[Any, l
     geo = geo.upper()
     known = {figures.WORLD, *(r.code for r in reference.regions(session)),
              *(g.code for g in reference.income_group_names(session))}
-    if geo not in known:
+    units: dict[str, str] = {}
+    if UNIT_CODE.match(geo):
+        if not fig.results.is_unit(geo):
+            raise NotFound(i18n._("No subnational unit %(code)s in the data of this indicator.", code=geo))
+        units[geo] = _unit_label(session, fig.results, geo)
+    elif geo not in known:
         reference.get_country(session, geo)  # 404 for an unknown code
     try:
         P.parse(period)
@@ -207,19 +221,34 @@ def _records(session: Session, code: str, geo: str, period: str) -> tuple[Any, l
         raise ValidationFailed(i18n._("The period is not valid."), errors=[FieldError("period", str(exc))]) from exc
     rows = figures.engine().records(session, code, geo, period, limit=RECORD_LIMIT)
     value = figures.value_of(fig.results, code, geo, period)
-    return fig.definitions[code], rows, value
+    for r in rows:
+        if fig.results.is_unit(r.get("country") or "") and r["country"] not in units:
+            units[r["country"]] = fig.results.unit_name(r["country"])
+    return fig.definitions[code], rows, value, units
+
+
+def _unit_label(session: Session, results: Any, unit: str) -> str:
+    """"Punjab (PK-PB), Pakistan": a unit named with its code and country."""
+    name = results.unit_name(unit)
+    parent = results.unit_parent(unit)
+    country = reference.countries_by_code(session, [parent]).get(parent) if parent else None
+    own = name if name == unit else f"{name} ({unit})"
+    if country is None:
+        return own
+    return i18n._("%(unit)s, %(country)s", unit=own, country=reference.country_name(country, i18n.get_locale()))
 
 
 @router.get("/dashboard/records", response_class=HTMLResponse)
 def dashboard_records(request: Request, code: CodeQ = None, geo: GeoQ = "WORLD", period: PeriodQ = "",
                       session: Session = db_session, principal: Principal = current_principal) -> Response:
-    defn, rows, value = _records(session, code or "", geo, period)
+    defn, rows, value, units = _records(session, code or "", geo, period)
     locale = i18n.get_locale()
     names = {figures.WORLD: i18n._("World")}
     names.update({r.code: reference.localized(r, "name", locale) for r in reference.regions(session)})
     names.update({g.code: reference.localized(g, "name", locale) for g in reference.income_group_names(session)})
     countries = reference.countries_by_code(session, {r["country"] for r in rows if r.get("country")} | {geo.upper()})
     names.update({i: reference.country_name(c, locale) for i, c in countries.items()})
+    names.update(units)
     return render(request, "reports/records.html", {
         "defn": defn, "rows": rows, "geo": geo.upper(), "geo_name": names.get(geo.upper(), geo.upper()),
         "period": period, "value_text": figures.fmt(defn, value, locale), "value": value, "names": names,
@@ -229,7 +258,7 @@ def dashboard_records(request: Request, code: CodeQ = None, geo: GeoQ = "WORLD",
 @api.get("/dashboard/records")
 def api_records(code: CodeQ = None, geo: GeoQ = "WORLD", period: PeriodQ = "",
                 session: Session = db_session) -> dict[str, Any]:
-    defn, rows, value = _records(session, code or "", geo, period)
+    defn, rows, value, _units = _records(session, code or "", geo, period)
     return {"code": defn.code, "geo": geo.upper(), "period": period, "value": getattr(value, "value", None),
             "numerator": getattr(value, "numerator", None), "denominator": getattr(value, "denominator", None),
             "records": rows}

@@ -36,8 +36,6 @@ def member_count(session, region: str | None = None) -> int:
 
 
 def build(session) -> None:
-    from dho.maturity import service as maturity
-    from dho.maturity.models import Assessment, PublishedVersion
     from dho.strategy.models import NationalStrategy, Partnership, StrategyEvent, Training, TrainingParticipant
 
     session.info["actor"] = CLI_OPERATOR.actor
@@ -66,15 +64,8 @@ def build(session) -> None:
         TrainingParticipant(training_id=t2.id, country_iso3="FRA", role=official, gender="female", completed=False),
         Partnership(network="gdhp", country_iso3="KEN", joined_on=D(2020, 1, 1), left_on=D(2022, 6, 30)),
     ])
-    core = maturity.structure(session, maturity.DEFAULT_FRAMEWORK).core_codes
-
     def published(iso3: str, year: int, phase: int, subdivision: str = "") -> None:
-        a = Assessment(country_iso3=iso3, subdivision=subdivision, year=year, framework_id=maturity.DEFAULT_FRAMEWORK,
-                       status="published", published_version=1)
-        session.add(a)
-        session.flush()
-        snap = {"answers": {c: {"phase": phase, "not_available": False} for c in core}}
-        session.add(PublishedVersion(assessment_id=a.id, number=1, published_by="test", snapshot=json.dumps(snap)))
+        publish_assessment(session, iso3, year, phase, subdivision)
 
     published("KEN", 2024, 3)
     published("KEN", 2024, 1, subdivision="KE-01")  # subnational: never in national figures
@@ -87,3 +78,18 @@ def built(db: Database) -> Database:
     with db.session() as session:
         build(session)
     return db
+
+
+def publish_assessment(session, iso3: str, year: int, phase: int, subdivision: str = "") -> int:
+    """A published assessment answering every core indicator at ``phase`` (subdivision: a subnational unit)."""
+    from dho.maturity import service as maturity
+    from dho.maturity.models import Assessment, PublishedVersion
+
+    core = maturity.structure(session, maturity.DEFAULT_FRAMEWORK).core_codes
+    a = Assessment(country_iso3=iso3, subdivision=subdivision, year=year, framework_id=maturity.DEFAULT_FRAMEWORK,
+                   status="published", published_version=1)
+    session.add(a)
+    session.flush()
+    snap = {"answers": {c: {"phase": phase, "not_available": False} for c in core}}
+    session.add(PublishedVersion(assessment_id=a.id, number=1, published_by="test", snapshot=json.dumps(snap)))
+    return a.id
