@@ -18,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from dho.accounts.permissions import CLI_OPERATOR
@@ -28,6 +28,10 @@ from dho.trust.models import Participant
 
 DEMO_LABEL = b"Digital Health Observatory demo trust anchor - public, never for real use"
 COUNTRIES = (("GH", "Ghana"), ("KE", "Kenya"), ("PE", "Peru"))
+# When each demo country joined the network (its participants are dated so: the network indicators and the
+# reports of earlier years then count them as a real history would).
+ONBOARDED = {"GH": datetime(2024, 3, 18, 9, 0, tzinfo=UTC), "KE": datetime(2024, 9, 2, 9, 0, tzinfo=UTC),
+             "PE": datetime(2025, 5, 20, 9, 0, tzinfo=UTC)}
 ANCHOR_START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -70,6 +74,7 @@ def load(session: Session, *, now: datetime | None = None) -> DemoNetwork:
             service.onboard_participant(session, CLI_OPERATOR, country=code, group=group, certificate=party.der,
                                         anchor_key=anchor_key, anchor_cert=anchor_cert, name=name)
         result.participants += 1
+        session.execute(update(Participant).where(Participant.country == code).values(created_at=ONBOARDED[code]))
         dsc = testpki.make_dsc(sca, code, usages="tvr" if code != "PE" else "v")
         service.upload_dsc(session, CLI_OPERATOR, sign_cms(dsc.der, up.cert, up.key), anchor_cert=anchor_cert)
         result.signers += 1
