@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -299,7 +300,11 @@ def test_rules_upload_and_versions(net):
 
 def test_trust_list_filters_paging_and_changes(net):
     db, ke = net
-    first = datetime.now(UTC)
+    # stored times are cut to the millisecond, like the `since` a client passes back: take `first` on
+    # that grid and step past its millisecond on both sides, so an upload can never share it
+    time.sleep(0.002)
+    first = service.parse_since(service.iso(datetime.now(UTC)))
+    time.sleep(0.002)
     for _ in range(3):
         upload(db, ke.sign(ke.new_dsc().der))
     with db.session() as s:
