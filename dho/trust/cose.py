@@ -22,6 +22,8 @@ _PS = {PS256: hashes.SHA256, PS384: hashes.SHA384, PS512: hashes.SHA512}
 MIN_RSA_BITS = 2048
 CURVE_ORDER = {"secp256r1": 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551}
 
+from dho.trust.fastpath import fast as _fast  # noqa: E402 (None when the compiled module is absent)
+
 HEADER_ALG, HEADER_KID = 1, 4
 TAG_SIGN1, TAG_CWT = 18, 61
 MAX_DEPTH = 16
@@ -54,7 +56,17 @@ _SEMANTIC = dict.fromkeys((2, 3, 4, 5, 21, 22, 23, 24, 25, 28, 29, 30, 35, 36, 3
 
 def loads_strict(data: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     """Decode one CBOR item: definite lengths only, no duplicate map keys, no tags, bounded nesting,
-    nothing after the item."""
+    nothing after the item. The compiled fast path answers the common case; anything it is not sure of
+    comes here, to cbor2's decoder, which decides."""
+    if _fast is not None and type(data) is bytes:
+        value = _fast.cbor_loads(data, max_depth)
+        if value is not _fast.MISS:
+            return value
+    return loads_strict_pure(data, max_depth=max_depth)
+
+
+def loads_strict_pure(data: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+    """The reference decoder (cbor2): it decides every input and names the error."""
     buf = io.BytesIO(data)
     try:
         value = cbor2.CBORDecoder(buf, tag_hook=_no_tags, semantic_decoders=_SEMANTIC, max_depth=max_depth,

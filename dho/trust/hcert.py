@@ -18,6 +18,7 @@ from typing import Any
 
 from dho.trust import cose
 from dho.trust.base45 import Base45Error, b45decode
+from dho.trust.fastpath import fast as _fast
 from dho.trust.keys import SignerKey, key_kind
 from dho.trust.outcome import Fail, Failure, Verdict, define
 
@@ -307,6 +308,8 @@ def to_json_document(payload: Any) -> Any:
     """The payload when it is plain JSON data, else HC_PAYLOAD_NOT_JSON. The C encoder does the walk and
     refuses bytes, tags, NaN and infinity; non-text map keys (which it would silently turn into text)
     are refused by the schema validator, which reads the same object."""
+    if _fast is not None and _fast.json_plain(payload):
+        return payload
     try:
         _JSON.encode(payload)
     except (TypeError, ValueError, RecursionError):
@@ -480,11 +483,9 @@ class HcertVerifier:
         stages.append("dsc")
         ci, co = uvci(payload)
         verdict.data["uvci"] = ci
-        if self.revocation is not None and self.revocation.hash_types_for(kid, signer.country):
-            from dho.trust.revocation import revocation_hashes
-
-            hashes = revocation_hashes(uci=ci, country=co, cose_signature=msg.signature, alg=alg)
-            hit = self.revocation.is_revoked(kid, signer.country, hashes, now)
+        if self.revocation is not None:
+            hit = self.revocation.check(kid, signer.country, uci=ci, co=co, signature=msg.signature, alg=alg,
+                                        now=now)
             if hit:
                 raise Fail("HC_REVOKED", f"listed by {hit}")
         stages.append("revocation")

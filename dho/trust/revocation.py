@@ -107,7 +107,7 @@ def _prefix(data: bytes) -> bytes:
 
 def _country(value: object) -> str:
     """An ISO 3166 alpha-2 code, upper-cased (ASCII letters only: ``"ß".upper()`` must not pass)."""
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{2}", value):
+    if not isinstance(value, str) or len(value) != 2 or not value.isascii() or not value.isalpha():
         raise RevocationInputError("REVOCATION_BAD_COUNTRY", repr(value)[:40])
     return value.upper()
 
@@ -359,7 +359,8 @@ class RevocationIndex:
         self._batches: dict[str, Batch] = {}
         # (hash type, scope) -> hash -> ids of the batches holding it; scope ("K", kid) or ("C", country)
         self._sets: dict[tuple[str, tuple[str, Any]], dict[bytes, tuple[str, ...]]] = {}
-        self._scope_types: dict[tuple[str, Any], frozenset[str]] | None = None  # cache for hash_types_for
+        # (kid, signer country) -> ((hash type, tables to probe), ...): what ``check`` looks up for a signer
+        self._plans: dict[tuple[Any, Any], tuple[tuple[str, tuple[dict[bytes, tuple[str, ...]], ...]], ...]] = {}
 
     def __len__(self) -> int:
         return len(self._batches)
@@ -375,7 +376,7 @@ class RevocationIndex:
         batch_id = batch_id or batch.content_id()
         self.remove_batch(batch_id)
         self._batches[batch_id] = batch
-        self._scope_types = None
+        self._plans = {}
         table = self._sets.setdefault((batch.hash_type, self._scope(batch)), {})
         for h in batch.hashes:
             table[h] = (*table.get(h, ()), batch_id)
@@ -387,7 +388,7 @@ class RevocationIndex:
         if batch is None:
             return False
         key = (batch.hash_type, self._scope(batch))
-        self._scope_types = None
+        self._plans = {}
         table = self._sets[key]
         for h in batch.hashes:
             rest = tuple(i for i in table.get(h, ()) if i != batch_id)
@@ -414,24 +415,6 @@ class RevocationIndex:
             self.remove_batch(i)
         return len(gone)
 
-    def hash_types_for(self, kid: bytes | None, country: str | None) -> frozenset[str]:
-        """The hash types some batch holds for this kid or this signer country: a verifier computes a
-        certificate's hashes only when this is not empty (most certificates meet no batch at all)."""
-        scopes = self._scope_types
-        if scopes is None:
-            scopes = {}
-            for ht, scope in self._sets:
-                scopes.setdefault(scope, set()).add(ht)
-            self._scope_types = scopes = {k: frozenset(v) for k, v in scopes.items()}
-        found: frozenset[str] = frozenset()
-        if kid is not None:
-            found |= scopes.get(("K", bytes(kid)), frozenset())
-        if country is not None:
-            code = signer_country(country)
-            if code is not None:
-                found |= scopes.get(("C", code), frozenset())
-        return found
-
     def is_revoked(self, kid: bytes | None, country: str | None, hashes: Mapping[str, bytes], now: datetime
                    ) -> str | None:
         """The first hash type (in ``HASH_TYPES`` order) under which the certificate is revoked, else None.
@@ -453,6 +436,42 @@ class RevocationIndex:
                     if self._batches[batch_id].active(now):
                         return ht
         return None
+
+    def check(self, kid: bytes | None, country: str | None, *, uci: str | None, co: str | None,
+              signature: bytes, alg: int, now: datetime) -> str | None:
+        """What a verifier asks for each certificate: ``revocation_hashes`` then ``is_revoked``, with the
+        same answers and errors, but the tables a signer's certificates meet are worked out once per
+        (kid, signer country) and kept until a batch changes, and no hash is computed for a signer no
+        batch concerns (most signers). ``co`` is the certificate's own country, ``country`` its signer's."""
+        plan = self._plans.get((kid, country))
+        if plan is None:
+            plan = self._plan(kid, country)
+            if len(self._plans) >= 4096:
+                self._plans.clear()
+            self._plans[(kid, country)] = plan
+        if not plan:
+            return None
+        hashes = revocation_hashes(uci=uci, country=co, cose_signature=signature, alg=alg)
+        for ht, tables in plan:
+            h = hashes.get(ht)
+            if h is None:
+                continue
+            for table in tables:
+                for batch_id in table.get(h, ()):
+                    if self._batches[batch_id].active(now):
+                        return ht
+        return None
+
+    def _plan(self, kid: bytes | None, country: str | None
+              ) -> tuple[tuple[str, tuple[dict[bytes, tuple[str, ...]], ...]], ...]:
+        code = signer_country(country)
+        scopes = ([("K", bytes(kid))] if kid is not None else []) + ([("C", code)] if code is not None else [])
+        plan = []
+        for ht in HASH_TYPES:
+            tables = tuple(t for scope in scopes if (t := self._sets.get((ht, scope))))
+            if tables:
+                plan.append((ht, tables))
+        return tuple(plan)
 
     def active_elements(self, now: datetime) -> tuple[set[bytes], datetime | None]:
         """The filter elements of the batches active at ``now``, and the earliest expiry among them."""
