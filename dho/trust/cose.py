@@ -189,7 +189,11 @@ def verify_signature(alg: int, public_key, to_be_signed: bytes, signature: bytes
     try:
         if alg in _EC:
             size = _EC[alg][2]
-            der = encode_dss_signature(int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big"))
+            if _fast is not None and type(signature) is bytes and len(signature) == 2 * size:
+                der = _fast.der_signature(signature)
+            else:
+                der = encode_dss_signature(int.from_bytes(signature[:size], "big"),
+                                           int.from_bytes(signature[size:], "big"))
             public_key.verify(der, to_be_signed, _ECDSA[alg])
             return True
         if alg in _PS:

@@ -22,7 +22,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+try:  # CPython's own SHA-256: for 16-100 byte inputs quicker than the OpenSSL one behind hashlib.sha256
+    from _sha256 import sha256 as _sha256  # Python 3.11
+except ImportError:  # pragma: no cover (newer Pythons, other implementations)
+    try:
+        from _sha2 import sha256 as _sha256  # Python 3.12 and later
+    except ImportError:
+        from hashlib import sha256 as _sha256
+
 from dho.trust.bloom import DEFAULT_MAX_BYTES, BloomFilter, BloomFormatError
+from dho.trust.fastpath import fast as _fast
 from dho.trust.outcome import Fail, define
 
 HASH_TYPES = ("SIGNATURE", "UCI", "COUNTRYCODEUCI")  # also the order in which lookups try them
@@ -102,7 +111,7 @@ def signer_country(value: object) -> str | None:
 
 
 def _prefix(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()[:HASH_BYTES]
+    return _sha256(data).digest()[:HASH_BYTES]
 
 
 def _country(value: object) -> str:
@@ -451,9 +460,43 @@ class RevocationIndex:
             self._plans[(kid, country)] = plan
         if not plan:
             return None
-        hashes = revocation_hashes(uci=uci, country=co, cose_signature=signature, alg=alg)
+        size = ECDSA_SIGNATURE_BYTES.get(alg) if type(alg) is int else None
+        if (type(signature) is not bytes or size != len(signature) or (uci is not None and type(uci) is not str)
+                or (co is not None and not (type(co) is str and len(co) == 2 and co.isascii() and co.isalpha()))):
+            hashes = revocation_hashes(uci=uci, country=co, cose_signature=signature, alg=alg)
+            return self._look_up(plan, hashes.get, now)
+        # the common case: an ECDSA signature of the right length, a text UVCI and a two-letter country; only
+        # the hashes the plan looks up are computed, exactly as revocation_hashes computes them
+        uci_bytes = None
+        if uci:
+            try:
+                uci_bytes = uci.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise RevocationInputError("REVOCATION_BAD_UCI", "the UVCI is not valid Unicode") from exc
+        country_uci = None if uci_bytes is None or co is None else co.upper().encode("ascii") + uci_bytes
+        if _fast is not None and _fast.revocation_miss(plan, _sha256, signature, size >> 1, uci_bytes, country_uci):
+            return None  # no table holds any of the hashes (the usual answer), found in compiled code
+        sha256 = _sha256
         for ht, tables in plan:
-            h = hashes.get(ht)
+            if ht == "SIGNATURE":
+                h = sha256(signature[:size >> 1]).digest()[:HASH_BYTES]
+            elif uci_bytes is None:
+                continue
+            elif ht == "UCI":
+                h = sha256(uci_bytes).digest()[:HASH_BYTES]
+            elif co is None:
+                continue
+            else:
+                h = sha256(co.upper().encode("ascii") + uci_bytes).digest()[:HASH_BYTES]
+            for table in tables:
+                ids = table.get(h)
+                if ids and any(self._batches[i].active(now) for i in ids):
+                    return ht
+        return None
+
+    def _look_up(self, plan, hash_of, now: datetime) -> str | None:
+        for ht, tables in plan:
+            h = hash_of(ht)
             if h is None:
                 continue
             for table in tables:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import jsonschema_rs
 
+from dho.trust.fastpath import fast as _fast
+
 DATA = Path(__file__).parent / "data"
 SCHEMAS = {"eu-dcc": "eu-dcc-schema-1.3.3.json", "ddcc": "ddcc-vs-schema.json"}
 
@@ -52,6 +54,8 @@ def check_payload(kind: str, payload: dict) -> str | None:
     """None when the payload follows its schema, else the first problem in words (path: message)."""
     if kind not in SCHEMAS:
         return f"no schema for {kind}"
+    if kind == "eu-dcc" and _fast is not None and _fast.dcc_vaccination_valid(payload):
+        return None  # a common-shape vaccination certificate the compiled check vouches for (see its tests)
     v = validator(kind)
     try:
         if v.is_valid(payload):

@@ -414,3 +414,56 @@ def test_100k_entries_no_false_negatives_and_fp_rate_within_target():
     assert fp_exact == 0
     assert fp_filter / probes <= 1.5 * p, fp_filter
     assert f.bloom.estimated_fp_rate() <= 1.5 * p
+
+
+# ---- the verifier's lookup (check) gives exactly the answers of revocation_hashes + is_revoked ---------------
+
+KIDS = (b"\x01" * 8, b"\x02" * 8)
+SIGS = (bytes(range(64)), bytes(range(64, 128)), bytes(96))
+
+
+def _check_index(rnd: random.Random) -> RevocationIndex:
+    """Batches of every hash type and scope; some entries are the hashes of the certificates queried below."""
+    index = RevocationIndex()
+    known = [revocation_hashes(uci=u, country=c, cose_signature=s, alg=-7)
+             for u in (UCI, "URN:UVCI:B") for c in ("AT", "DE") for s in SIGS[:2]]
+    for n in range(rnd.randint(1, 6)):
+        hash_type = rnd.choice(HASH_TYPES)
+        hashes = [rnd.randbytes(16) for _ in range(rnd.randint(1, 5))]
+        hashes += [h[hash_type] for h in rnd.sample(known, rnd.randint(0, 2))]
+        expires = NOW + timedelta(days=rnd.choice((-1, 30)))
+        kid = rnd.choice((*KIDS, None))
+        country = rnd.choice(("AT", "DE"))
+        index.add_batch(Batch(country=country, kid=kid, hash_type=hash_type, expires=expires,
+                              hashes=tuple(dict.fromkeys(hashes))), f"b{n}")
+    return index
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**32), st.sampled_from((*KIDS, None)), st.sampled_from(("AT", "DE", "DEU", None)),
+       st.sampled_from((UCI, "URN:UVCI:B", "", None, "\ud800", 5)), st.sampled_from(("AT", "de", "DE", "D", None, 7)),
+       st.sampled_from(SIGS), st.sampled_from((-7, -35, -37, True)))
+def test_check_answers_as_revocation_hashes_and_is_revoked(seed, kid, country, uci, co, sig, alg):
+    index = _check_index(random.Random(seed))
+
+    def reference():
+        try:
+            hashes = revocation_hashes(uci=uci, country=co, cose_signature=sig, alg=alg)
+        except RevocationInputError as exc:
+            return "error", exc.code
+        return "answer", index.is_revoked(kid, country, hashes, NOW)
+
+    def checked():
+        try:
+            return "answer", index.check(kid, country, uci=uci, co=co, signature=sig, alg=alg, now=NOW)
+        except RevocationInputError as exc:
+            return "error", exc.code
+
+    got = checked()
+    if index._plan(kid, country):
+        assert got == reference()
+    else:  # no table can match: the lookup answers without computing (or checking) any hash
+        assert got == ("answer", None)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr("dho.trust.revocation._fast", None)
+        assert checked() == got

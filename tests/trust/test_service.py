@@ -262,7 +262,7 @@ def test_revocation_batches(net):
         listed = service.list_batches(s, since=start)
         assert [b["batchId"] for b in listed["batches"]] == [full_id, small_id] and listed["more"] is False
         assert len(service.batch_json(s, service.get_batch(s, full_id))["entries"]) == 1000
-        mark = datetime.now(UTC)
+        mark = grid_now()
     with db.session() as s:
         service.delete_batch(s, CLI_OPERATOR, ke.sign_json({"batchId": small_id}), anchor_cert=ANCHOR.cert)
         delta = service.list_batches(s, since=mark)["batches"]
@@ -298,13 +298,18 @@ def test_rules_upload_and_versions(net):
     assert listed[0]["rule"]["Logic"] == rule("KE")["Logic"]
 
 
+def grid_now() -> datetime:
+    """Now on the millisecond grid stored times use (like a `since` a client passes back), stepped past
+    on both sides: nothing written before shares its millisecond, and everything written after is later."""
+    time.sleep(0.002)
+    moment = service.parse_since(service.iso(datetime.now(UTC)))
+    time.sleep(0.002)
+    return moment
+
+
 def test_trust_list_filters_paging_and_changes(net):
     db, ke = net
-    # stored times are cut to the millisecond, like the `since` a client passes back: take `first` on
-    # that grid and step past its millisecond on both sides, so an upload can never share it
-    time.sleep(0.002)
-    first = service.parse_since(service.iso(datetime.now(UTC)))
-    time.sleep(0.002)
+    first = grid_now()
     for _ in range(3):
         upload(db, ke.sign(ke.new_dsc().der))
     with db.session() as s:
