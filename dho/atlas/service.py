@@ -42,6 +42,7 @@ from dho.atlas.schemas import ImplementationIn, InvestmentIn
 from dho.errors import Conflict, FieldError, NotFound, Unauthenticated, ValidationFailed
 from dho.i18n import _
 from dho.reference import service as reference
+from dho.reference import subdivisions
 from dho.reference.loader import fold
 from dho.reference.models import ClassificationCode, ClassificationMap, Country
 
@@ -183,7 +184,7 @@ def _check_implementation(session: Session, data: ImplementationIn) -> list[tupl
     for c in data.coverage:
         if c.area_code:
             country = session.get(Country, data.country_iso3)
-            if country is not None and c.area_code[:2] != country.iso2:
+            if country is not None and not subdivisions.known(c.area_code, country.iso2):
                 errors.append(FieldError("coverage", _("%(area)s is not an area of this country", area=c.area_code)))
     today = utcnow_date()
     for when in (data.start_date, *(e.on_date for e in data.stage_history)):

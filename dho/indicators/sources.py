@@ -34,6 +34,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dho.reference import subdivisions
+
 STR, NUM, BOOL = "str", "num", "bool"
 
 
@@ -512,7 +514,8 @@ def load(session: Session, info: CountryInfo, needed: set[str]) -> dict[str, lis
 
 
 def _unit_names(session: Session, info: CountryInfo) -> None:
-    """Names of the units from the coverage rows of published implementations (the latest name given)."""
+    """Names of the units from the coverage rows of published implementations (the latest name given),
+    else their ISO 3166-2 short names."""
     from dho.atlas.models import Coverage, Implementation
 
     missing = sorted(u for u in info.units if u not in info.unit_name)
@@ -522,3 +525,6 @@ def _unit_names(session: Session, info: CountryInfo) -> None:
                 Coverage.area_code.in_(missing[i:i + 500]), Coverage.area_name != "",
                 Implementation.status == "published").order_by(Coverage.as_of, Coverage.id)):
             info.unit_name[code] = name
+    for code in missing:  # no coverage row names it: the ISO 3166-2 short name
+        if code not in info.unit_name and (iso := subdivisions.name(code)):
+            info.unit_name[code] = iso

@@ -36,6 +36,7 @@ from dho.maturity.models import (
     ReviewComment,
 )
 from dho.reference import service as reference
+from dho.reference import subdivisions
 
 FRAMEWORK_DIR = Path(__file__).parent / "frameworks"
 DEFAULT_FRAMEWORK = "gdhm-current"
@@ -228,10 +229,10 @@ def create_assessment(session: Session, principal: Principal, country_iso3: str,
     authorize(session, principal, "country_data.edit", _target(session, country.iso3))
     get_framework(session, framework_id)
     subdivision = (subdivision or "").strip().upper()
-    if subdivision and (not SUBDIVISION.fullmatch(subdivision) or subdivision[:2] != country.iso2):
+    if subdivision and (not SUBDIVISION.fullmatch(subdivision) or not subdivisions.known(subdivision, country.iso2)):
         raise ValidationFailed(_("The subnational unit is not valid."), errors=[FieldError(
-            "subdivision", _("use an ISO 3166-2 code of this country, such as %(example)s-XX",
-                             example=country.iso2))])
+            "subdivision", _("use an ISO 3166-2 code of a subdivision of this country, such as %(example)s",
+                             example=subdivisions.example(country.iso2)))])
     if not 2000 <= year <= 2100:
         raise ValidationFailed(_("The year is out of range."), errors=[FieldError("year", _("use 2000-2100"))])
     if session.execute(select(Assessment.id).where(

@@ -16,6 +16,7 @@ from dho.errors import DomainError, FieldError, ValidationFailed
 from dho.maturity import charts, evidence, service
 from dho.maturity.service import AnswerIn
 from dho.reference import service as reference
+from dho.reference import subdivisions
 from dho.reference.loader import fold
 from dho.web.deps import content_disposition, current_principal, db_session, form_data, upload_form
 from dho.web.params import Id
@@ -102,7 +103,9 @@ def country_profile(request: Request, iso3: str, rule: RuleQ = "nearest", sessio
     return render(request, "maturity_country.html", {
         "priorities": prio["gaps"][:10], "priorities_total": len(prio["gaps"]),
         "country": country, "name": reference.country_name(country, locale), "rule": rule, "b": bench,
-        "subnational": [(code, pub, pub.score(rule)) for code, pub in subnational.items()],
+        "subnational": [(code, subdivisions.name(code) or "", pub, pub.score(rule))
+                        for code, pub in subnational.items()],
+        "subdivision_options": subdivisions.of_country(country.iso2),
         "texts": texts, "radar": radar, "assessments": assessments,
         "may_create": can(principal, "country_data.edit", service._target(session, country.iso3)),
     })

@@ -292,6 +292,7 @@ def test_bad_classification_codes_are_refused(ctx, item, words):  # type: ignore
     ({"interop": ["fhir"]}, "interop"),
     ({"health_focus": ["astrology"]}, "health_focus"),
     ({"coverage": [{"area_code": "SN-DK", "as_of": "2024-01-01"}]}, "coverage"),
+    ({"coverage": [{"area_code": "KE-99", "as_of": "2024-01-01"}]}, "coverage"),  # Kenya has 47 counties
     ({"start_date": "2023-01-01", "end_date": "2022-01-01"}, "body"),
     ({"owner_org_id": 999999}, "owner_org_id"),
     ({"organisations": [{"organisation_id": 999999, "role": "funder"}]}, "organisations[1]"),

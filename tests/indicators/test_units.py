@@ -138,7 +138,7 @@ def test_an_implementation_covering_areas_counts_for_each_unit_and_once_for_the_
     assert r.value("U_OPEN_PCT", "KE-28", "2025").value == 50.0
     assert r.value("U_OPEN_PCT", "KEN", "2025").value == 50.0 and r.value("U_OPEN_PCT", "WORLD", "2025").value == 50.0
     assert r.unit_name("KE-30") == "Nairobi City" and r.unit_name("KE-28") == "Mombasa"  # the latest name
-    assert r.unit_name("KE-01") == "KE-01"  # no coverage row names it
+    assert r.unit_name("KE-01") == "Baringo"  # no coverage row names it: its ISO 3166-2 name
     assert set(r.units_of("U_IMPL", "KEN", "2025")) == {"KE-28", "KE-30"}
     # drill-down: the unit's records, and the nation's (the implementation once)
     unit_rows = _drill(built, "U_IMPL", "KE-30", "2025")

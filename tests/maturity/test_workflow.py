@@ -11,6 +11,7 @@ from dho.audit import chain
 from dho.audit.models import AuditEntry
 from dho.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from dho.maturity import service as maturity
+from dho.maturity.models import Assessment
 from dho.maturity.service import AnswerIn
 
 
@@ -198,9 +199,11 @@ def test_published_scores_do_not_move_when_the_framework_changes(demo_db):
 def test_subnational_units_are_assessed_apart_from_the_country(demo_db, client):
     with demo_db.session() as s:
         focal = P(s, "focal.pak")
-        for bad in ("KE-30", "PK", "PK-TOOLONG", "../PK-PB", "pk pb"):
-            with pytest.raises(ValidationFailed):
+        for bad in ("KE-30", "PK", "PK-TOOLONG", "../PK-PB", "pk pb", "PK-ZZ", "PK-99"):  # PK-ZZ: no such province
+            with pytest.raises(ValidationFailed) as info:
                 maturity.create_assessment(s, focal, "PAK", 2037, subdivision=bad)
+            assert "PK-BA" in str(info.value.errors[0].message)  # the hint names a real code of the country
+        assert s.execute(select(func.count()).select_from(Assessment).where(Assessment.year == 2037)).scalar() == 0
         with pytest.raises(Forbidden):
             maturity.create_assessment(s, P(s, "focal.ken"), "PAK", 2037, subdivision="PK-KP")
         national_before = maturity.latest_published(s)["PAK"]
@@ -218,3 +221,4 @@ def test_subnational_units_are_assessed_apart_from_the_country(demo_db, client):
         assert maturity.get_assessment(s, units["PK-PB"].assessment_id).subdivision == "PK-PB"
     page = client.get("/maturity/countries/PAK")
     assert page.status_code == 200 and "PK-PB" in page.text and "PK-SD" in page.text
+    assert "</a> Punjab</td>" in page.text  # units are named (ISO 3166-2)
