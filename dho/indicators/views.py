@@ -16,6 +16,7 @@ from dho.accounts.permissions import Principal, can
 from dho.errors import DomainError, FieldError, NotFound, ValidationFailed
 from dho.indicators import engine, exports, service
 from dho.indicators import periods as P
+from dho.indicators import spec as S
 from dho.reference import service as reference
 from dho.web.deps import content_disposition, current_principal, db_session, form_data
 from dho.web.templating import render
@@ -117,6 +118,8 @@ def detail_page(request: Request, code: str, period: PeriodQ = None, done: str |
         "targets": sorted(((g, p, engine.format_value(d, t, locale)) for (g, p), t in d.targets.items())),
         "baseline": d.baseline and engine.format_value(d, d.baseline["value"], locale),
         "spec_json": json.dumps(d.spec.model_dump(by_alias=True), indent=1, ensure_ascii=False),
+        "fields": _spec_fields(d.spec), "legend_rows": range(min(LEGEND_ROWS, len(d.spec.legend) + 2)),
+        "choices": _choices(),
         "done": done, "errors": [], "form": None})
 
 
@@ -139,14 +142,84 @@ def records_page(request: Request, code: str, geo: GeoQ = engine.WORLD, period: 
         "value": engine.format_value(d, value, locale), "v": value, "records": found, "limit": 500})
 
 
+def _choices() -> dict[str, list[tuple[str, str]]]:
+    """The edit form's lists: (value, label in the reader's language)."""
+    _ = i18n._
+    return {
+        "unit": [("number", _("number")), ("percent", _("percent")), ("per1000", _("per 1000")),
+                 ("currency_usd", _("US dollars")), ("phase", _("maturity phase"))],
+        "period_type": [("year", _("year")), ("quarter", _("quarter")), ("month", _("month")),
+                        ("financial_year", _("financial year"))],
+        "time_aggregation": [("last", _("stock: what exists at the end of the period")),
+                             ("sum", _("flow: what starts within the period")),
+                             ("mean", _("mean of the month-end values")), ("max", _("highest month-end value"))],
+        "geo_aggregation": [("pooled", _("pooled: group numerator over group denominator")),
+                            ("sum", _("the sum of the countries' values")),
+                            ("mean", _("the mean of the countries' values")),
+                            ("median", _("the median of the countries' values"))],
+        "month": [(str(m), str(m)) for m in range(1, 13)],
+    }
+
+
+LEGEND_ROWS = 12  # the most bands a definition may have (spec.LegendBand, max_length of Spec.legend)
+
+
+def _spec_fields(spec: Any) -> dict[str, str]:
+    """A definition's spec as the flat text fields of the edit form."""
+    out = {"numerator": spec.numerator, "denominator": spec.denominator or "", "unit": spec.unit,
+           "decimals": str(spec.decimals), "period_type": spec.period_type, "fy_start_month": str(spec.fy_start_month),
+           "time_aggregation": spec.time_aggregation, "geo_aggregation": spec.geo_aggregation,
+           "baseline_period": spec.baseline.period if spec.baseline else "",
+           "baseline_value": _number_text(spec.baseline.value) if spec.baseline else ""}
+    for i, band in enumerate(spec.legend):
+        out.update({f"legend_from_{i}": _number_text(band.from_), f"legend_to_{i}": _number_text(band.to),
+                    f"legend_colour_{i}": band.colour, f"legend_label_en_{i}": band.label_en,
+                    f"legend_label_fr_{i}": band.label_fr})
+    return out
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _number(text: str) -> Any:
+    """A form's number as a float; anything else stays text, so the spec check names the field."""
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return value if value == value and abs(value) != float("inf") else text
+
+
+def _whole(text: str) -> Any:
+    return int(text) if text.isdigit() and len(text) <= 4 else text
+
+
+def _form_to_spec(form: dict[str, str]) -> dict[str, Any]:
+    """The edit form's fields as a spec; the factor follows the unit (percent 100, per 1000 1000, else 1)."""
+    get = lambda name: (form.get(name) or "").strip()  # noqa: E731
+    unit = get("unit")
+    spec: dict[str, Any] = {
+        "numerator": get("numerator"), "denominator": get("denominator") or None, "unit": unit,
+        "factor": S.UNIT_FACTOR.get(unit, 1), "decimals": _whole(get("decimals") or "0"),
+        "period_type": get("period_type"), "fy_start_month": _whole(get("fy_start_month") or "7"),
+        "time_aggregation": get("time_aggregation"), "geo_aggregation": get("geo_aggregation")}
+    if get("baseline_period") or get("baseline_value"):
+        spec["baseline"] = {"period": get("baseline_period"), "value": _number(get("baseline_value"))}
+    legend = []
+    for i in range(LEGEND_ROWS):
+        row = [get(f"legend_{part}_{i}") for part in ("from", "to", "colour", "label_en", "label_fr")]
+        if any(row[:3]) or any(row[3:]):
+            legend.append({"from": _number(row[0]), "to": _number(row[1]), "colour": row[2], "label_en": row[3],
+                           "label_fr": row[4]})
+    spec["legend"] = legend
+    return spec
+
+
 def _form_to_data(form: dict[str, str], code: str | None) -> dict[str, Any]:
     data: dict[str, Any] = {k: form.get(k, "") for k in service.TEXT_FIELDS}
     data["objective"] = form.get("objective") or None
-    raw = form.get("spec", "")
-    try:
-        data["spec"] = json.loads(raw)
-    except ValueError:
-        data["spec"] = raw  # parse_spec reports the JSON error next to the field
+    data["spec"] = _form_to_spec(form)
     if code:
         data["code"] = code
     return data
@@ -178,13 +251,34 @@ def target_submit(request: Request, code: str, form: dict[str, str] = form_data,
     return RedirectResponse(f"/indicators/{code}?done=target", status_code=303)
 
 
+def _field_label(field: str) -> str:
+    """The edit form's label for an error's field ("spec.legend.2.colour" -> "Colour legend, row 3")."""
+    _ = i18n._
+    name = field.removeprefix("spec.")
+    labels = {"numerator": _("Numerator"), "denominator": _("Denominator (optional)"), "unit": _("Unit"),
+              "factor": _("Unit"), "decimals": _("Decimals"), "period_type": _("Period type"),
+              "fy_start_month": _("Financial years start in month"), "time_aggregation": _("Over time"),
+              "geo_aggregation": _("Over countries (regions, income groups, world)"),
+              "name_en": _("Name (English)"), "name_fr": _("Name (French)"),
+              "description_en": _("Description (English)"), "description_fr": _("Description (French)"),
+              "objective": _("Strategic objective")}
+    head, _dot, rest = name.partition(".")
+    if head == "baseline":
+        return _("Baseline (optional)")
+    if head == "legend" and rest.split(".")[0].isdigit():
+        return _("Colour legend, row %(n)s", n=int(rest.split(".")[0]) + 1)
+    return labels.get(name, field)
+
+
 def _detail_with_errors(request: Request, session: Session, principal: Principal, code: str, exc: DomainError,
                         form: dict[str, str]) -> Response:
     response = detail_page(request, code, None, None, session, principal)
     ctx = response.context  # type: ignore[attr-defined]
-    ctx["errors"] = exc.errors
+    ctx["errors"] = [FieldError(_field_label(e.field), e.message) for e in exc.errors]
     ctx["error_detail"] = exc.detail
     ctx["form"] = form
+    used = [i for i in range(LEGEND_ROWS) if any(form.get(f"legend_{p}_{i}") for p in ("from", "to", "colour"))]
+    ctx["legend_rows"] = range(min(LEGEND_ROWS, (max(used) + 2) if used else 2))
     return render(request, "indicators/detail.html", ctx, status_code=422)
 
 

@@ -99,7 +99,7 @@ def test_writes_need_the_permission_and_bad_input_writes_nothing(client, demo_db
     assert r.status_code == 422 and "circular" in r.text
     page = client.get("/indicators/NEW_ONE")
     assert "Edit this indicator" in page.text
-    form = {"csrf_token": csrf_from(page.text), "name_en": "x", "name_fr": "x", "spec": "{broken"}
+    form = {"csrf_token": csrf_from(page.text), "name_en": "x", "name_fr": "x", "numerator": "count(", "unit": "number"}
     assert client.post("/indicators/NEW_ONE/edit", data=form).status_code == 422
 
 
